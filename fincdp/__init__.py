@@ -1,0 +1,2 @@
+"""FinCDP platform library: settings, tenants, personal-data protection, the `fincdp` command,
+the demo data generator and the local stand-ins for external SaaS APIs."""
