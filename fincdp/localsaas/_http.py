@@ -71,6 +71,9 @@ class LocalServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, keep-alive clients wait
+            # for the delayed ACK (~40 ms a request).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -107,7 +110,7 @@ class LocalServer:
 
         self._httpd = ThreadingHTTPServer((self._host, self._port), _Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True,
                                         name=type(self).__name__)
         self._thread.start()
         return self

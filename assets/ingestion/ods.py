@@ -1,0 +1,237 @@
+"""ODS assets: one per source entity, partitioned by tenant x business date.
+
+API pulls (CRM windows, WeCom snapshots) replace their partition on a fresh pull and resume from
+the last committed page after a failure. File loads add each dropped file once (by checksum).
+"""
+
+import itertools
+from dataclasses import replace
+from typing import Callable, Iterable, Iterator
+
+import dagster as dg
+
+from assets.ingestion import store
+from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_records, sha256_of
+from assets.ingestion.landing import DeadLetter, Processed, process
+from assets.ingestion.specs import (CRM_SPECS, EVENTS, FILE_CONTACTS, WECOM_CORP_TAGS, WECOM_DEPARTMENTS,
+                                    WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, _flatten_corp_tags)
+from assets.partitions import TenantDay, tenant_day, tenant_day_of
+from fincdp.pii import TenantCipher
+from resources.crm import CrmApi
+from resources.pii import PiiVault
+from resources.warehouse import Warehouse, WarehouseSession
+from resources.wecom import WeComApi
+
+FILE_CHUNK = 50_000
+# Source pages: (records, refs, next_cursor); the cursor resumes a pull after its page committed.
+Page = tuple[list, list[str], str | None]
+
+
+def _metadata(session: WarehouseSession, spec: EntitySpec, day: TenantDay, extra: dict | None = None) -> dict:
+    counts = store.partition_counts(session, spec, day.business_date)
+    return {
+        "dagster/row_count": counts["rows"],
+        "received": counts["received"], "landed": counts["landed"],
+        "dead_lettered": counts["dead_lettered"], "duplicates_merged": counts["duplicates"],
+        "open_dead_letters": counts["open_dead_letters"],
+        "table": f"{day.tenant.duckdb_path.name}:{spec.table}",
+        **(extra or {}),
+    }
+
+
+def ingest_pages(session: WarehouseSession, cipher: TenantCipher, spec: EntitySpec, day: TenantDay,
+                 pages: Callable[[str | None], Iterable[Page]], *, kind: str = "pull", detail: str = "",
+                 replace_partition: bool = True) -> store.Batch:
+    """Land every page of one pull; a previous unfinished pull of the partition resumes."""
+    batch = store.start_batch(session, spec, day.business_date, kind=kind, detail=detail,
+                              replace_partition=replace_partition)
+    ctx = store.landing_context(session, cipher, batch)
+    try:
+        for records, refs, next_cursor in pages(batch.cursor):
+            store.write_page(session, batch, process(spec, records, refs, ctx), cipher, next_cursor=next_cursor)
+    except BaseException as exc:
+        store.finish_batch(session, batch, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    store.finish_batch(session, batch)
+    return batch
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+# --- CRM ----------------------------------------------------------------------------------------
+
+def _crm_asset(spec: EntitySpec) -> dg.AssetsDefinition:
+    @dg.asset(name=spec.asset_name, key_prefix="ods", group_name="ingestion", partitions_def=tenant_day,
+              description=spec.description, kinds={"python", "duckdb"},
+              tags={"source": "crm"})
+    def _asset(context: dg.AssetExecutionContext, crm: CrmApi, warehouse: Warehouse, pii: PiiVault
+               ) -> dg.MaterializeResult:
+        day = tenant_day_of(context)
+        source = day.tenant.sources.crm
+        if source is None:
+            return dg.MaterializeResult(metadata={"skipped": "tenant has no CRM source"})
+        client = crm.client(source.base_url, source.client_id, source.client_secret(), day.tenant.id)
+        since, before = day.window()
+
+        def pages(cursor: str | None) -> Iterator[Page]:
+            if cursor:
+                context.log.info(f"resuming {spec.entity} pull after its last committed page")
+            for page in client.iter_pages(spec.entity, since, before, cursor=cursor):
+                yield page.records, [f"id={r.get('id')}" if isinstance(r, dict) else "?" for r in page.records], \
+                    page.next_cursor
+
+        with warehouse.session(day.tenant) as session:
+            batch = ingest_pages(session, pii.cipher(day.tenant.id), spec, day, pages)
+            return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
+                "batch_id": batch.batch_id, "resumed": batch.resumed,
+                "window": f"{since.isoformat()} .. {before.isoformat()}"}))
+
+    return _asset
+
+
+# --- WeCom (daily snapshots of the firm's own corp) ---------------------------------------------
+
+def _wecom_pages(spec: EntitySpec, client, cursor: str | None) -> Iterator[Page]:
+    if spec is WECOM_DEPARTMENTS:
+        departments = client.departments()
+        yield departments, [f"department id={d.get('id')}" for d in departments], None
+    elif spec is WECOM_USERS:
+        for chunk in _chunks(client.users(), 1000):
+            yield chunk, [f"userid={u.get('userid')}" for u in chunk], None
+    elif spec is WECOM_CORP_TAGS:
+        tags = [tag for group in client.corp_tags() for tag in _flatten_corp_tags(group)]
+        yield tags, [f"tag id={t.get('id')} group={t.get('group_id')}" for t in tags], None
+    elif spec is WECOM_EXTERNAL_CONTACTS:
+        for page in client.external_contacts_by_user(client.follow_users(), cursor=cursor):
+            refs = [f"external_userid={(r.get('external_contact') or {}).get('external_userid')} "
+                    f"follow_userid={(r.get('follow_info') or {}).get('userid')}" for r in page.records]
+            yield page.records, refs, page.next_cursor
+    else:
+        raise KeyError(spec.entity)
+
+
+def _wecom_asset(spec: EntitySpec) -> dg.AssetsDefinition:
+    @dg.asset(name=spec.asset_name, key_prefix="ods", group_name="ingestion", partitions_def=tenant_day,
+              description=spec.description, kinds={"python", "duckdb"},
+              tags={"source": "wecom"})
+    def _asset(context: dg.AssetExecutionContext, wecom: WeComApi, warehouse: Warehouse, pii: PiiVault
+               ) -> dg.MaterializeResult:
+        day = tenant_day_of(context)
+        source = day.tenant.sources.wecom
+        if source is None:
+            return dg.MaterializeResult(metadata={"skipped": "tenant has no WeCom source"})
+        client = wecom.client(source.base_url, source.corpid, source.corpsecret(), day.tenant.id)
+        with warehouse.session(day.tenant) as session:
+            batch = ingest_pages(session, pii.cipher(day.tenant.id), spec, day,
+                                 lambda cursor: _wecom_pages(spec, client, cursor))
+            # WeCom has no history API: a partition holds the snapshot taken when it ran.
+            return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
+                "batch_id": batch.batch_id, "resumed": batch.resumed, "snapshot": True}))
+
+    return _asset
+
+
+# --- Files --------------------------------------------------------------------------------------
+
+class FileLoadConfig(dg.Config):
+    files: list[str] = []   # names in the tenant's drop folder; empty = every pending file of the date
+    reload: bool = False    # load files again even if their checksum was loaded before
+
+
+def pending_files(drop_dir, spec: EntitySpec, day: TenantDay, names: list[str]) -> list[DroppedFile]:
+    candidates = [drop_dir / n for n in names] if names else sorted(drop_dir.glob("*")) if drop_dir.exists() else []
+    found = []
+    for path in candidates:
+        if not path.is_file():
+            raise FileNotFoundError(f"tenant {day.tenant.id}: dropped file {path.name} not found in {drop_dir}")
+        dropped = parse_file_name(path)
+        if dropped and dropped.spec is spec and dropped.business_date == day.business_date:
+            found.append(dropped)
+        elif names:
+            raise ValueError(f"tenant {day.tenant.id}: {path.name} is not a {spec.entity} file for "
+                             f"{day.business_date} (expected {spec.entity}_YYYY-MM-DD.csv|jsonl|parquet)")
+    return found
+
+
+def _with_parse_errors(processed: Processed, rejected: list[DeadLetter]) -> Processed:
+    return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
+
+
+def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedFile, day: TenantDay,
+              *, reload: bool = False) -> dict:
+    """Load one dropped file once; returns what happened to it."""
+    spec = dropped.spec
+    store.ensure_meta(session)
+    digest = sha256_of(dropped.path)
+    done = session.rows(f"select status, batch_id from {store.LOADED_FILES} where sha256 = ?", [digest])
+    if done and not reload:
+        return {"file": dropped.name, "status": f"already {done[0][0]}", "batch_id": done[0][1]}
+
+    if done:  # a forced reload supersedes what the earlier loads of this file recorded
+        store.supersede_file_loads(session, digest)
+    batch = store.start_batch(session, spec, day.business_date, kind="file", detail=digest, replace_partition=False)
+    ctx = store.landing_context(session, cipher, batch)
+    offset = int(batch.cursor or 0)  # records of this file committed by an interrupted load
+    status = "loaded"
+    try:
+        for chunk in _chunks(itertools.islice(read_records(dropped), offset, None), FILE_CHUNK):
+            offset += len(chunk)
+            rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in chunk if r.parse_error]
+            good = [r for r in chunk if not r.parse_error]
+            processed = process(spec, [r.record for r in good], [r.ref for r in good], ctx)
+            store.write_page(session, batch, _with_parse_errors(processed, rejected), cipher,
+                             next_cursor=str(offset))
+    except UnreadableFile as exc:
+        status = "rejected"
+        empty = process(spec, [], [], ctx)
+        store.write_page(session, batch, _with_parse_errors(empty, [DeadLetter(
+            dropped.name, None, "file_unreadable", str(exc), {"file": dropped.name})]), cipher, next_cursor=None)
+    except BaseException as exc:
+        store.finish_batch(session, batch, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    with session.transaction():
+        store.finish_batch(session, batch)
+        session.execute(f"delete from {store.LOADED_FILES} where sha256 = ?", [digest])
+        session.execute(f"insert into {store.LOADED_FILES} values (?, ?, ?, ?, ?, ?, ?, now())",
+                        [digest, dropped.name, spec.entity, day.business_date, dropped.path.stat().st_size,
+                         batch.batch_id, status])
+    return {"file": dropped.name, "status": status, "batch_id": batch.batch_id, "received": batch.received,
+            "landed": batch.landed, "dead_lettered": batch.dead_lettered}
+
+
+def _file_asset(spec: EntitySpec) -> dg.AssetsDefinition:
+    @dg.asset(name=spec.asset_name, key_prefix="ods", group_name="ingestion", partitions_def=tenant_day,
+              description=spec.description + " Loaded from the tenant's drop folder.",
+              kinds={"python", "duckdb"}, tags={"source": "files"})
+    def _asset(context: dg.AssetExecutionContext, config: FileLoadConfig, warehouse: Warehouse, pii: PiiVault
+               ) -> dg.MaterializeResult:
+        day = tenant_day_of(context)
+        source = day.tenant.sources.files
+        if source is None:
+            return dg.MaterializeResult(metadata={"skipped": "tenant has no file source"})
+        files = pending_files(source.path(), spec, day, config.files)
+        cipher = pii.cipher(day.tenant.id)
+        with warehouse.session(day.tenant) as session:
+            results = []
+            for dropped in files:
+                result = load_file(session, cipher, dropped, day, reload=config.reload)
+                context.log.info(f"{dropped.name}: {result['status']}")
+                if result["status"] == "rejected":
+                    context.log.error(f"tenant {day.tenant.id}: file {dropped.name} was rejected; see "
+                                      f"{store.DEAD_LETTERS}")
+                results.append(result)
+            return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
+                "files": dg.MetadataValue.json(results)}))
+
+    return _asset
+
+
+CRM_ASSETS = [_crm_asset(spec) for spec in CRM_SPECS]
+WECOM_ASSETS = [_wecom_asset(spec) for spec in (WECOM_DEPARTMENTS, WECOM_USERS, WECOM_EXTERNAL_CONTACTS,
+                                                WECOM_CORP_TAGS)]
+FILE_ASSETS = [_file_asset(FILE_CONTACTS), _file_asset(EVENTS)]
+ASSETS = [*CRM_ASSETS, *WECOM_ASSETS, *FILE_ASSETS]

@@ -1,0 +1,154 @@
+"""The warehouse as Python assets see it: one session per tenant, isolated by storage.
+
+DuckDB (the embedded default) keeps each tenant in its own database file, which is both the
+isolation boundary and the unit of DuckDB's single-writer lock. Sessions are short: they open the
+tenant's file, do one unit of work and close it, waiting (bounded) while another process writes.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from fincdp.tenants import Tenant
+
+LAYERS = ("ods", "dwd", "dwm", "dws", "ads")
+
+
+class WarehouseLockTimeout(RuntimeError):
+    pass
+
+
+def _duck_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "VARCHAR"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return "BLOB"
+    if pa.types.is_int64(arrow_type) or pa.types.is_int32(arrow_type):
+        return "BIGINT"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE"
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return _duck_type(arrow_type.value_type) + "[]"
+    if pa.types.is_null(arrow_type):
+        return "VARCHAR"
+    raise TypeError(f"no warehouse column type for arrow type {arrow_type}")
+
+
+class WarehouseSession:
+    """One tenant's warehouse for one unit of work. Table names are `layer.table`."""
+
+    def __init__(self, tenant: Tenant, con: duckdb.DuckDBPyConnection):
+        self.tenant = tenant
+        self.con = con
+
+    @contextmanager
+    def transaction(self) -> Iterator["WarehouseSession"]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.con.execute(sql, params or [])
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self.con.execute(sql, params or []).fetchall()
+        return row[0][0] if row else None
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        return self.con.execute(sql, params or []).fetch_arrow_table()
+
+    def table_exists(self, table: str) -> bool:
+        schema, name = table.split(".")
+        return bool(self.scalar(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name]))
+
+    def columns(self, table: str) -> dict[str, str]:
+        schema, name = table.split(".")
+        return dict(self.rows(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]))
+
+    def ensure_table(self, table: str, schema: pa.Schema) -> None:
+        """Create the table, or add columns the schema has and the table lacks (never drops)."""
+        existing = self.columns(table)
+        if not existing:
+            cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in schema)
+            self.con.execute(f"create table if not exists {table} ({cols})")
+            return
+        for f in schema:
+            if f.name not in existing:
+                self.con.execute(f'alter table {table} add column "{f.name}" {_duck_type(f.type)}')
+
+    def insert(self, table: str, data: pa.Table) -> int:
+        if data.num_rows == 0:
+            return 0
+        self.ensure_table(table, data.schema)
+        self.con.register("_fincdp_insert", data)
+        try:
+            self.con.execute(f"insert into {table} by name select * from _fincdp_insert")
+        finally:
+            self.con.unregister("_fincdp_insert")
+        return data.num_rows
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Opens tenant sessions on the configured engine."""
+
+    engine: str = "duckdb"
+    lock_timeout_s: float = 600.0
+
+    @contextmanager
+    def session(self, tenant: Tenant, *, read_only: bool = False) -> Iterator[WarehouseSession]:
+        if self.engine != "duckdb":
+            raise NotImplementedError(f"warehouse engine {self.engine!r} is not available for Python "
+                                      "assets yet; set FINCDP_WAREHOUSE=duckdb")
+        path = tenant.duckdb_path
+        if read_only and not path.exists():
+            raise FileNotFoundError(f"tenant {tenant.id!r} has no warehouse yet at {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(str(path), read_only, tenant.id)
+        try:
+            if not read_only:
+                for layer in LAYERS:
+                    con.execute(f"create schema if not exists {layer}")
+            yield WarehouseSession(tenant, con)
+        finally:
+            con.close()
+
+    def _connect(self, path: str, read_only: bool, tenant_id: str) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(path, read_only=read_only)
+            except duckdb.IOException as exc:
+                # Another process holds the tenant's single-writer lock: wait for it, bounded.
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    if "lock" in str(exc).lower():
+                        raise WarehouseLockTimeout(
+                            f"tenant {tenant_id!r}: warehouse file {path} stayed locked by another "
+                            f"process for {self.lock_timeout_s:.0f}s") from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
