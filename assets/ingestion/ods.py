@@ -106,7 +106,8 @@ def _wecom_pages(spec: EntitySpec, client, cursor: str | None) -> Iterator[Page]
         tags = [tag for group in client.corp_tags() for tag in _flatten_corp_tags(group)]
         yield tags, [f"tag id={t.get('id')} group={t.get('group_id')}" for t in tags], None
     elif spec is WECOM_EXTERNAL_CONTACTS:
-        for page in client.external_contacts_by_user(client.follow_users(), cursor=cursor):
+        # Sorted: a resume cursor is only valid for the same member list in the same order.
+        for page in client.external_contacts_by_user(sorted(client.follow_users()), cursor=cursor):
             refs = [f"external_userid={(r.get('external_contact') or {}).get('external_userid')} "
                     f"follow_userid={(r.get('follow_info') or {}).get('userid')}" for r in page.records]
             yield page.records, refs, page.next_cursor

@@ -173,6 +173,8 @@ def finish_batch(session: WarehouseSession, batch: Batch, *, error: str | None =
 
 def partition_counts(session: WarehouseSession, spec: EntitySpec, business_date: date) -> dict[str, Any]:
     """Ledger totals and rows present for one partition, for materialization metadata."""
+    if not session.table_exists(BATCHES):
+        return dict.fromkeys(("received", "landed", "dead_lettered", "duplicates", "rows", "open_dead_letters"), 0)
     received, landed, dead, dups = session.rows(
         f"select coalesce(sum(received), 0), coalesce(sum(landed), 0), coalesce(sum(dead_lettered), 0), "
         f"coalesce(sum(duplicates), 0) from {BATCHES} where source = ? and entity = ? and business_date = ? "

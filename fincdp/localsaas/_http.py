@@ -92,6 +92,9 @@ class LocalServer:
                 except Exception as exc:  # a server bug must surface as a 500, not a hung client
                     response = Response(500, {"error": "internal", "message": str(exc)})
                 payload = response.encoded()
+                # Logged before the response leaves, so a test that has its answer sees the entry.
+                with server._log_lock:
+                    server.request_log.append((method, parts.path, response.status))
                 self.send_response(response.status)
                 self.send_header("Content-Type", response.content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -99,8 +102,6 @@ class LocalServer:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(payload)
-                with server._log_lock:
-                    server.request_log.append((method, parts.path, response.status))
 
             def do_GET(self) -> None:
                 self._dispatch("GET")

@@ -1,0 +1,190 @@
+"""The `fincdp` command: what a data engineer does outside the Dagster UI."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _cmd_demo_run(args: argparse.Namespace) -> int:
+    from fincdp.demo.run import run_demo
+
+    run_demo(scale=args.scale, business_date=args.business_date, seed=args.seed)
+    return 0
+
+
+def _cmd_demo_generate(args: argparse.Namespace) -> int:
+    from fincdp.demo.run import default_business_date, demo_secrets
+    from fincdp.demo.generate import generate_tenant
+    from fincdp import settings
+    from fincdp.tenants import current_tenants
+
+    tenants = current_tenants()
+    demo_secrets(tenants, settings.home())
+    chosen = args.tenant or tenants.ids
+    for tenant_id in chosen:
+        tenant = tenants.get(tenant_id)
+        wecom = tenant.sources.wecom
+        manifest = generate_tenant(
+            args.out, tenant.id, org_ids=[o.id for o in tenant.orgs],
+            corpid=wecom.corpid if wecom else f"ww{tenant.id}", corpsecret=wecom.corpsecret() if wecom else "",
+            scale=args.scale, events_per_contact=args.events_per_contact, seed=args.seed,
+            business_date=args.business_date or default_business_date(), days=args.days, progress=True)
+        print(f"{tenant.id}: wrote {args.out / tenant.id} ({sum(manifest.get('counts', {}).values())} records)")
+    return 0
+
+
+def _cmd_sources_serve(args: argparse.Namespace) -> int:
+    import time
+
+    from fincdp import settings
+    from fincdp.demo.run import demo_secrets, start_local_sources
+    from fincdp.tenants import current_tenants
+
+    tenants = current_tenants()
+    demo_secrets(tenants, settings.home())
+    sources = start_local_sources(tenants, args.data or settings.home() / "demo-data")
+    print(f"Local CRM at {sources.crm.url}, local WeCom at {sources.wecom.url}; Ctrl-C stops them", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sources.stop()
+    return 0
+
+
+def _cmd_tenants_check(args: argparse.Namespace) -> int:
+    from fincdp.tenants import TenantConfigError, load_tenants
+
+    try:
+        config = load_tenants(args.file)
+    except TenantConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for tenant in config.tenants:
+        sources = [name for name in ("crm", "wecom", "files") if getattr(tenant.sources, name)]
+        print(f"{tenant.id}: {tenant.name}; orgs {', '.join(tenant.org_ids)}; sources {', '.join(sources) or 'none'}; "
+              f"{tenant.quota.concurrent_runs} concurrent run(s); retention {tenant.retention_days} days")
+    return 0
+
+
+def _cmd_instance_init(args: argparse.Namespace) -> int:
+    from fincdp.instance import write_instance_config
+    from fincdp.tenants import current_tenants
+
+    print(f"wrote {write_instance_config(current_tenants())}")
+    return 0
+
+
+def _tenant_session(tenant_id: str, *, read_only: bool = False):
+    from fincdp.tenants import current_tenants
+    from resources.warehouse import Warehouse
+
+    return Warehouse().session(current_tenants().get(tenant_id), read_only=read_only)
+
+
+def _cmd_dead_letters_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from assets.ingestion import store
+
+    with _tenant_session(args.tenant, read_only=True) as session:
+        if not session.table_exists(store.DEAD_LETTERS):
+            print(f"tenant {args.tenant} has no dead letters")
+            return 0
+        rows = session.rows(
+            f"select source || '.' || entity, record_ref, field, error_type, reason, status, attempts "
+            f"from {store.DEAD_LETTERS} where business_date = ? and (? or status = 'open') "
+            "order by source, entity, received_at limit ?", [args.date, args.all, args.limit])
+    print(tabulate(rows, headers=["table", "record", "field", "error", "reason", "status", "attempts"],
+                   tablefmt="github") if rows else f"no dead letters for {args.tenant} on {args.date}")
+    return 0
+
+
+def _cmd_dead_letters_replay(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from assets.ingestion.replay import replay_dead_letters
+    from resources.pii import PiiVault
+
+    with _tenant_session(args.tenant) as session:
+        results = replay_dead_letters(session, PiiVault().cipher(args.tenant), args.date,
+                                      source=args.source, entity=args.entity)
+    if not results:
+        print(f"no open dead letters to replay for {args.tenant} on {args.date}")
+    else:
+        print(tabulate([[r["source"] + "." + r["entity"], r["replayed"], r["landed"], r["still_failing"],
+                         r["batch_id"]] for r in results],
+                       headers=["table", "replayed", "landed", "still failing", "batch"], tablefmt="github"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fincdp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="demo data and the end-to-end demo").add_subparsers(
+        dest="demo_command", required=True)
+    run = demo.add_parser("run", help="generate data, start local sources and materialize everything")
+    run.add_argument("--scale", type=int, default=1000, help="CRM contacts per tenant (default 1000)")
+    run.add_argument("--business-date", type=_date, default=None, help="default: yesterday in Asia/Shanghai")
+    run.add_argument("--seed", type=int, default=7)
+    run.set_defaults(func=_cmd_demo_run)
+    gen = demo.add_parser("generate", help="write a generated data set per tenant")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--tenant", action="append", help="tenant id (repeatable; default: all)")
+    gen.add_argument("--scale", type=int, default=1000)
+    gen.add_argument("--events-per-contact", type=float, default=10.0)
+    gen.add_argument("--business-date", type=_date, default=None)
+    gen.add_argument("--days", type=int, default=1)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.set_defaults(func=_cmd_demo_generate)
+
+    sources = commands.add_parser("sources", help="the local CRM and WeCom servers").add_subparsers(
+        dest="sources_command", required=True)
+    serve = sources.add_parser("serve", help="serve the demo data set until interrupted")
+    serve.add_argument("--data", type=Path, default=None, help="default: FINCDP_HOME/demo-data")
+    serve.set_defaults(func=_cmd_sources_serve)
+
+    tenants = commands.add_parser("tenants", help="the tenants configuration").add_subparsers(
+        dest="tenants_command", required=True)
+    check = tenants.add_parser("check", help="validate tenants.yaml")
+    check.add_argument("file", type=Path, nargs="?", default=None)
+    check.set_defaults(func=_cmd_tenants_check)
+
+    instance = commands.add_parser("instance", help="the local Dagster instance").add_subparsers(
+        dest="instance_command", required=True)
+    instance.add_parser("init", help="write dagster.yaml (run quotas per tenant)").set_defaults(
+        func=_cmd_instance_init)
+
+    dead = commands.add_parser("dead-letters", help="inspect and replay dead letters").add_subparsers(
+        dest="dead_command", required=True)
+    listing = dead.add_parser("list", help="dead letters of a tenant and date (reasons, never payloads)")
+    replay = dead.add_parser("replay", help="land dead letters again after a fix (idempotent)")
+    for sub in (listing, replay):
+        sub.add_argument("--tenant", required=True)
+        sub.add_argument("--date", type=_date, required=True)
+    listing.add_argument("--all", action="store_true", help="include replayed and superseded ones")
+    listing.add_argument("--limit", type=int, default=200)
+    listing.set_defaults(func=_cmd_dead_letters_list)
+    replay.add_argument("--source")
+    replay.add_argument("--entity")
+    replay.set_defaults(func=_cmd_dead_letters_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
