@@ -11,7 +11,7 @@ ciphertext (for authorised display). Raw values never reach a table or a log.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 import os
 import re
@@ -33,11 +33,16 @@ C3_FIELD_NAMES = frozenset({
 })
 
 
+@functools.lru_cache(maxsize=4096)
+def is_c3_name(key: str) -> bool:
+    return re.sub(r"[\s_\-.]", "", key).lower() in C3_FIELD_NAMES
+
+
 def c3_fields(record: dict) -> list[str]:
     """Names of fields in `record` (and one level of nested objects) that hold C3 data."""
     found = []
     for key, value in record.items():
-        if re.sub(r"[\s_\-.]", "", str(key)).lower() in C3_FIELD_NAMES:
+        if is_c3_name(str(key)):
             found.append(str(key))
         elif isinstance(value, dict):
             found.extend(f"{key}.{name}" for name in c3_fields(value) if "." not in name)
@@ -212,10 +217,10 @@ class TenantCipher:
         self._aead = AESGCM(self.data_key)
 
     def token(self, kind: str, normalized: str) -> str:
-        return hmac.new(self.token_key, f"{kind}\x1f{normalized}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.token_key, f"{kind}\x1f{normalized}".encode(), "sha256").hex()
 
     def record_hash(self, canonical: bytes) -> str:
-        return hmac.new(self.token_key, b"record\x1f" + canonical, hashlib.sha256).hexdigest()
+        return hmac.digest(self.token_key, b"record\x1f" + canonical, "sha256").hex()
 
     def _aad(self, column: str) -> bytes:
         return f"{self.tenant_id}|{column}".encode()

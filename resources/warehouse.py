@@ -100,6 +100,24 @@ class WarehouseSession:
             if f.name not in existing:
                 self.con.execute(f'alter table {table} add column "{f.name}" {_duck_type(f.type)}')
 
+    def delete_ids(self, table: str, business_date, ids: list[str]) -> None:
+        """Delete the partition's rows whose _source_id is in ids (an upsert's first half)."""
+        self.con.register("_fincdp_ids", pa.table({"_source_id": pa.array(ids, pa.string())}))
+        try:
+            self.con.execute(f"delete from {table} where _business_date = ? and _source_id in "
+                             "(select _source_id from _fincdp_ids)", [business_date])
+        finally:
+            self.con.unregister("_fincdp_ids")
+
+    def existing_ids(self, table: str, ids: list[str]) -> set[str]:
+        """Which of ids already have rows in the table, in any partition."""
+        self.con.register("_fincdp_ids", pa.table({"_source_id": pa.array(ids, pa.string())}))
+        try:
+            return {r[0] for r in self.con.execute(
+                f"select distinct t._source_id from {table} t join _fincdp_ids i using (_source_id)").fetchall()}
+        finally:
+            self.con.unregister("_fincdp_ids")
+
     def insert(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:
             return 0

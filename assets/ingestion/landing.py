@@ -66,12 +66,6 @@ class Processed:
         return self.received - len(self.dead)
 
 
-class _Reject(Exception):
-    def __init__(self, field: str, error_type: str, reason: str):
-        super().__init__(reason)
-        self.field, self.error_type, self.reason = field, error_type, reason
-
-
 # --- typing -------------------------------------------------------------------------------------
 
 def _to_string(v: Any, ctx: LandingContext) -> str:
@@ -245,91 +239,147 @@ def ods_schema(spec: EntitySpec) -> pa.Schema:
     return pa.schema(fields + META_FIELDS)
 
 
-# --- one record ---------------------------------------------------------------------------------
+# --- one batch, column by column ------------------------------------------------------------------
+# Work goes field by field over the whole batch (tight loops, no per-row dispatch), and a row's first
+# error in field order decides its dead letter, as a row-by-row reading would.
 
-def _land_record(spec: EntitySpec, record: Any, ctx: LandingContext, check_ctx: CheckContext
-                 ) -> tuple[str, dict]:
-    if spec.flatten is not None:
-        try:
-            record = spec.flatten(record)
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise _Reject("", "schema", f"record does not have the expected shape: {exc}") from None
-    if not isinstance(record, dict):
-        raise _Reject("", "schema", "record is not a JSON object")
-    c3 = c3_fields(record)
-    if c3:
-        raise _Reject(c3[0], "c3_rejected",
-                      f"field {c3[0]!r} holds C3 authentication data (JR/T 0171), which is never ingested")
-    row: dict[str, Any] = {}
-    redacted = dict(record)
-    flags: list[str] = []
-    for f in spec.fields:
-        value = record.get(f.name)
-        if value is None or value == "":
-            if f.required:
-                raise _Reject(f.name, "missing_field", f"required field {f.name!r} is missing or empty")
-            for column in _field_columns(f):
-                row[column.name] = None
+class _Batch:
+    def __init__(self, records: list[Any]):
+        self.records = records
+        self.errors: list[tuple[str, str, str] | None] = [None] * len(records)
+        self.flags: list[list[str] | None] = [None] * len(records)
+        self.redactions: list[dict | None] = [None] * len(records)
+        self.columns: dict[str, list] = {}
+
+    def reject(self, i: int, field: str, error_type: str, reason: str) -> None:
+        if self.errors[i] is None:
+            self.errors[i] = (field, error_type, reason)
+
+    def flag(self, i: int, message: str) -> None:
+        if self.flags[i] is None:
+            self.flags[i] = []
+        self.flags[i].append(message)
+
+    def redact(self, i: int, name: str, stand_in: Any) -> None:
+        if self.redactions[i] is None:
+            self.redactions[i] = {}
+        self.redactions[i][name] = stand_in
+
+
+def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
+    rows: list[dict] = []
+    c3_by_keys: dict[tuple, list[str]] = {}
+    for i, record in enumerate(records):
+        if spec.flatten is not None:
+            try:
+                record = spec.flatten(record)
+            except (ValueError, AttributeError, TypeError) as exc:
+                batch.reject(i, "", "schema", f"record does not have the expected shape: {exc}")
+                rows.append({})
+                continue
+        if not isinstance(record, dict):
+            batch.reject(i, "", "schema", "record is not a JSON object")
+            rows.append({})
+            continue
+        keys = tuple(record)
+        c3 = c3_by_keys.get(keys)
+        if c3 is None or any(isinstance(v, dict) for v in record.values()):
+            c3 = c3_fields(record)
+            c3_by_keys[keys] = [name for name in c3 if "." not in name]
+        if c3:
+            batch.reject(i, c3[0], "c3_rejected",
+                         f"field {c3[0]!r} holds C3 authentication data (JR/T 0171), which is never ingested")
+        rows.append(record)
+    return rows
+
+
+def _protect_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) -> None:
+    tokens: list = [None] * len(values)
+    ciphertexts: list = [None] * len(values)
+    for i, value in enumerate(values):
+        if value is None or value == "" or batch.errors[i] is not None:
             continue
         if f.pii == "phone_list":
             if not isinstance(value, list):
-                raise _Reject(f.name, "invalid_type", f"field {f.name!r}: expected a list of phone numbers")
-            tokens = []
-            for i, item in enumerate(value):
-                token, _, _ = _protect(ctx, f"{f.name}[{i}]", "phone", item, flags)
+                batch.reject(i, f.name, "invalid_type", f"field {f.name!r}: expected a list of phone numbers")
+                continue
+            found = []
+            for j, item in enumerate(value):
+                flags: list[str] = []
+                token, _, _ = _protect(ctx, f"{f.name}[{j}]", "phone", item, flags)
+                for message in flags:
+                    batch.flag(i, message)
                 if token:
-                    tokens.append(token)
-            row[f"{f.name}_tokens"] = tokens
-            row[f"{f.name}_enc"] = ctx.cipher.encrypt(f.name, json.dumps(value, ensure_ascii=False))
-            redacted[f.name] = [f"tok:{t}" for t in tokens]
+                    found.append(token)
+            tokens[i] = found
+            ciphertexts[i] = ctx.cipher.encrypt(f.name, json.dumps(value, ensure_ascii=False))
+            batch.redact(i, f.name, [f"tok:{t}" for t in found])
             continue
-        if f.pii:
-            token, enc, stand_in = _protect(ctx, f.name, f.pii, value, flags)
-            row[f"{f.name}_token"], row[f"{f.name}_enc"] = token, enc
-            redacted[f.name] = stand_in
+        flags = []
+        tokens[i], ciphertexts[i], stand_in = _protect(ctx, f.name, f.pii, value, flags)
+        for message in flags:
+            batch.flag(i, message)
+        batch.redact(i, f.name, stand_in)
+    suffix = "_tokens" if f.pii == "phone_list" else "_token"
+    batch.columns[f.name + suffix] = tokens
+    batch.columns[f.name + "_enc"] = ciphertexts
+
+
+def _typed_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) -> None:
+    convert = _CONVERTERS[f.type]
+    out: list = [None] * len(values)
+    check_ok: list = [None] * len(values) if f.credit_code else []
+    plain_text = f.type == "string"
+    for i, value in enumerate(values):
+        if value is None or value == "" or batch.errors[i] is not None:
             continue
-        try:
-            converted = _CONVERTERS[f.type](value, ctx)
-        except InvalidValue as exc:
-            raise _Reject(f.name, "invalid_type", f"field {f.name!r}: {exc}") from None
+        if plain_text and value.__class__ is str:
+            converted = value
+        else:
+            try:
+                converted = convert(value, ctx)
+            except InvalidValue as exc:
+                batch.reject(i, f.name, "invalid_type", f"field {f.name!r}: {exc}")
+                continue
         if f.enum is not None and converted not in f.enum:
-            raise _Reject(f.name, "invalid_enum",
-                          f"field {f.name!r}: {converted!r} is not one of {', '.join(map(str, f.enum))}")
+            batch.reject(i, f.name, "invalid_enum",
+                         f"field {f.name!r}: {converted!r} is not one of {', '.join(map(str, f.enum))}")
+            continue
         if f.credit_code:
             try:
-                converted, check_ok = normalize_credit_code(converted)
+                converted, check_ok[i] = normalize_credit_code(converted)
             except InvalidValue as exc:
-                raise _Reject(f.name, "invalid_value", f"field {f.name!r}: {exc}") from None
-            row[f"{f.name}_check_ok"] = check_ok
-            if not check_ok:
-                flags.append(f"{f.name}: check character does not match (GB 32100)")
-        row[f.name] = converted
-    for check in spec.checks:
-        problems = check(record, check_ctx)
-        if problems:
-            name, error_type, reason = problems[0]
-            raise _Reject(name, error_type, f"field {name!r}: {reason}")
-    for name in spec.scan_json_pii:
+                batch.reject(i, f.name, "invalid_value", f"field {f.name!r}: {exc}")
+                continue
+            if not check_ok[i]:
+                batch.flag(i, f"{f.name}: check character does not match (GB 32100)")
+        out[i] = converted
+    batch.columns[f.name] = out
+    if f.credit_code:
+        batch.columns[f"{f.name}_check_ok"] = check_ok
+
+
+def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], batch: _Batch) -> None:
+    """Tokenise personal data inside a JSON field (event payloads) and keep it redacted."""
+    columns = {f"{name}_{kind}_{part}": [None] * len(rows) for kind in _PAYLOAD_KINDS for part in ("token", "enc")}
+    redacted_json = batch.columns[name]
+    for i, record in enumerate(rows):
         payload = record.get(name)
-        clean = dict(payload) if isinstance(payload, dict) else payload
-        for kind in _PAYLOAD_KINDS:
-            row[f"{name}_{kind}_token"] = row[f"{name}_{kind}_enc"] = None
-        if isinstance(payload, dict):
-            for key, kind in PAYLOAD_PII.items():
-                if payload.get(key) in (None, ""):
-                    continue
-                token, enc, stand_in = _protect(ctx, f"{name}.{key}", kind, payload[key], flags)
-                clean[key] = stand_in
-                if row[f"{name}_{kind}_token"] is None:
-                    row[f"{name}_{kind}_token"], row[f"{name}_{kind}_enc"] = token, enc
-            row[name] = json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
-            redacted[name] = clean
-    source_id = ":".join(str(record.get(k) if k in record else row.get(k)) for k in spec.id_fields)
-    raw = json.dumps(redacted, ensure_ascii=False, sort_keys=True, default=str)
-    row.update(_tenant_id=ctx.tenant_id, _source=spec.source, _source_id=source_id,
-               _business_date=ctx.business_date, _batch_id=ctx.batch_id, _ingested_at=ctx.ingested_at,
-               _record_hash=ctx.cipher.record_hash(raw.encode()), _raw=raw, _dq_flags=flags)
-    return source_id, row
+        if batch.errors[i] is not None or not isinstance(payload, dict):
+            continue
+        clean = dict(payload)
+        for key, kind in PAYLOAD_PII.items():
+            if payload.get(key) in (None, ""):
+                continue
+            flags: list[str] = []
+            token, enc, clean[key] = _protect(ctx, f"{name}.{key}", kind, payload[key], flags)
+            for message in flags:
+                batch.flag(i, message)
+            if columns[f"{name}_{kind}_token"][i] is None:
+                columns[f"{name}_{kind}_token"][i], columns[f"{name}_{kind}_enc"][i] = token, enc
+        redacted_json[i] = json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
+        batch.redact(i, name, clean)
+    batch.columns.update(columns)
 
 
 def strip_c3(record: Any) -> Any:
@@ -350,26 +400,59 @@ def strip_c3(record: Any) -> Any:
 
 def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Processed:
     """Land one batch: every record becomes a row or a dead letter (received = landed + dead)."""
-    check_ctx = CheckContext(ctx.tenant_id, ctx.org_ids)
-    rows: dict[str, dict] = {}
+    batch = _Batch(records)
+    rows = _shape(spec, records, batch)
+    for f in spec.fields:
+        values = [row.get(f.name) for row in rows]
+        if f.required:
+            for i, value in enumerate(values):
+                if value is None or value == "":
+                    batch.reject(i, f.name, "missing_field", f"required field {f.name!r} is missing or empty")
+        if f.pii:
+            _protect_column(ctx, f, values, batch)
+        else:
+            _typed_column(ctx, f, values, batch)
+    if spec.checks:
+        check_ctx = CheckContext(ctx.tenant_id, ctx.org_ids)
+        for i, row in enumerate(rows):
+            if batch.errors[i] is None:
+                for check in spec.checks:
+                    for name, error_type, reason in check(row, check_ctx)[:1]:
+                        batch.reject(i, name, error_type, f"field {name!r}: {reason}")
+    for name in spec.scan_json_pii:
+        _json_pii_column(ctx, name, rows, batch)
+
     dead: list[DeadLetter] = []
+    chosen: dict[str, int] = {}  # source id -> row index; the newest version wins, ties go to the later
+    order = batch.columns.get(spec.updated_field) if spec.updated_field else None
     duplicates = 0
-    order_key = spec.updated_field
-    for record, ref in zip(records, refs):
-        try:
-            source_id, row = _land_record(spec, record, ctx, check_ctx)
-        except _Reject as rejected:
-            dead.append(DeadLetter(ref, rejected.field or None, rejected.error_type, rejected.reason,
-                                   strip_c3(record)))
+    source_ids: list[str | None] = [None] * len(rows)
+    for i, row in enumerate(rows):
+        if batch.errors[i] is not None:
+            field, error_type, reason = batch.errors[i]
+            dead.append(DeadLetter(refs[i], field or None, error_type, reason, strip_c3(records[i])))
             continue
-        previous = rows.get(source_id)
+        source_ids[i] = source_id = ":".join(str(row.get(k)) for k in spec.id_fields)
+        previous = chosen.get(source_id)
         if previous is not None:
             duplicates += 1
-            # Newest version wins; on a tie (or no version field) the later record wins.
-            if order_key and previous.get(order_key) and row.get(order_key) \
-                    and previous[order_key] > row[order_key]:
+            if order is not None and order[previous] and order[i] and order[previous] > order[i]:
                 continue
-        rows[source_id] = row
+        chosen[source_id] = i
+    keep = sorted(chosen.values())
+
+    raws, hashes = [], []
+    for i in keep:
+        redacted = rows[i] if batch.redactions[i] is None else {**rows[i], **batch.redactions[i]}
+        raw = json.dumps(redacted, ensure_ascii=False, sort_keys=True, default=str)
+        raws.append(raw)
+        hashes.append(ctx.cipher.record_hash(raw.encode()))
+    n = len(keep)
+    meta = {"_tenant_id": [ctx.tenant_id] * n, "_source": [spec.source] * n,
+            "_source_id": [source_ids[i] for i in keep], "_business_date": [ctx.business_date] * n,
+            "_batch_id": [ctx.batch_id] * n, "_ingested_at": [ctx.ingested_at] * n, "_record_hash": hashes,
+            "_raw": raws, "_dq_flags": [batch.flags[i] or [] for i in keep]}
     schema = ods_schema(spec)
-    table = pa.Table.from_pylist(list(rows.values()), schema=schema)
-    return Processed(table, dead, len(records), duplicates)
+    arrays = [pa.array(meta[f.name] if f.name in meta else [batch.columns[f.name][i] for i in keep], f.type)
+              for f in schema]
+    return Processed(pa.Table.from_arrays(arrays, schema=schema), dead, len(records), duplicates)

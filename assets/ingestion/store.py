@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fincdp.pii import TenantCipher
 from assets.ingestion.landing import LandingContext, Processed
@@ -40,6 +41,14 @@ _DDL = [
 ]
 
 DEAD_LETTER_AAD = "dead_letters.payload"
+_TS = pa.timestamp("us", tz="UTC")
+DEAD_LETTER_SCHEMA = pa.schema([
+    ("dead_letter_id", pa.string()), ("source", pa.string()), ("entity", pa.string()),
+    ("business_date", pa.date32()), ("batch_id", pa.string()), ("record_ref", pa.string()),
+    ("field", pa.string()), ("error_type", pa.string()), ("reason", pa.string()),
+    ("payload_enc", pa.binary()), ("received_at", _TS), ("status", pa.string()), ("attempts", pa.int32()),
+    ("resolved_at", _TS), ("resolved_by_batch", pa.string()),
+])
 
 
 def ensure_meta(session: WarehouseSession) -> None:
@@ -101,27 +110,21 @@ def start_batch(session: WarehouseSession, spec: EntitySpec, business_date: date
 
 
 def _upsert_rows(session: WarehouseSession, spec: EntitySpec, batch: Batch, table: pa.Table) -> int:
-    """Insert rows, replacing same-id rows of the partition; returns ids already landed elsewhere
-    (events dedupe across dates), which are not inserted again."""
-    if table.num_rows == 0:
-        session.ensure_table(spec.table, table.schema)
-        return 0
+    """Insert rows, replacing same-id rows of the partition. Events dedupe across dates: an id already
+    landed on another date is not inserted again. Returns how many rows were skipped that way."""
     session.ensure_table(spec.table, table.schema)
-    session.con.register("_fincdp_new", table)
-    try:
-        session.execute(f"delete from {spec.table} where _business_date = ? and _source_id in "
-                        "(select _source_id from _fincdp_new)", [batch.business_date])
-        skipped = 0
-        if spec.dedupe_across_dates:
-            skipped = session.scalar(
-                f"select count(*) from _fincdp_new n where exists (select 1 from {spec.table} o "
-                "where o._source_id = n._source_id)")
-            session.execute(f"insert into {spec.table} by name select * from _fincdp_new n where not exists "
-                            f"(select 1 from {spec.table} o where o._source_id = n._source_id)")
-        else:
-            session.execute(f"insert into {spec.table} by name select * from _fincdp_new")
-    finally:
-        session.con.unregister("_fincdp_new")
+    if table.num_rows == 0:
+        return 0
+    ids = table.column("_source_id").to_pylist()
+    session.delete_ids(spec.table, batch.business_date, ids)
+    skipped = 0
+    if spec.dedupe_across_dates:
+        seen = session.existing_ids(spec.table, ids)
+        if seen:
+            keep = pa.array([i not in seen for i in ids])
+            skipped = table.num_rows - pc.sum(keep).as_py()
+            table = table.filter(keep)
+    session.insert(spec.table, table)
     return skipped
 
 
@@ -133,7 +136,7 @@ def write_page(session: WarehouseSession, batch: Batch, processed: Processed, ci
         skipped = _upsert_rows(session, spec, batch, processed.table)
         if processed.dead:
             received_at = _now()
-            dead_rows = pa.Table.from_pylist([{
+            session.insert(DEAD_LETTERS, pa.Table.from_pylist([{
                 "dead_letter_id": uuid.uuid4().hex, "source": spec.source, "entity": spec.entity,
                 "business_date": batch.business_date, "batch_id": batch.batch_id,
                 "record_ref": d.record_ref, "field": d.field, "error_type": d.error_type,
@@ -141,12 +144,8 @@ def write_page(session: WarehouseSession, batch: Batch, processed: Processed, ci
                 "payload_enc": cipher.encrypt(DEAD_LETTER_AAD, json.dumps(d.payload, ensure_ascii=False,
                                                                           default=str)),
                 "received_at": received_at, "status": "open", "attempts": 1,
-                "resolved_at": None, "resolved_by_batch": None} for d in processed.dead])
-            session.con.register("_fincdp_dead", dead_rows)
-            try:
-                session.execute(f"insert into {DEAD_LETTERS} by name select * from _fincdp_dead")
-            finally:
-                session.con.unregister("_fincdp_dead")
+                "resolved_at": None, "resolved_by_batch": None} for d in processed.dead],
+                schema=DEAD_LETTER_SCHEMA))
         batch.received += processed.received
         batch.landed += processed.landed
         batch.dead_lettered += len(processed.dead)
