@@ -76,3 +76,6 @@ def platform(tmp_path, monkeypatch) -> Iterator[Platform]:
     yield p
     if p.sources is not None:
         p.sources.stop()
+
+
+from tests.support.fixtures import mariadb  # noqa: E402,F401  (one MariaDB server per test worker)
