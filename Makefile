@@ -10,13 +10,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup setup-mysql mariadb demo test lock clean
 
-setup: $(VENV)/.installed
+# Dagster loads the dbt models from a parsed manifest; re-parsed whenever a model or macro changes.
+DBT_MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
+
+setup: $(VENV)/.installed $(DBT_MANIFEST)
 
 $(VENV)/.installed: requirements/main.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==0.13.8
 	$(UV) pip install -q --compile-bytecode -p $(PY) -r requirements/main.lock
 	$(UV) pip install -q -p $(PY) --no-deps -e .
+	touch $@
+
+$(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	cd dbt_project && FINCDP_DBT_TARGET=duckdb ../$(VENV)/bin/dbt parse --profiles-dir . --quiet
 	touch $@
 
 # What the MySQL/MariaDB tests need on top of `setup`: Debian's MariaDB server (each test run

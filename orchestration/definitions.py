@@ -4,24 +4,27 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.ingestion.ods import ASSETS as INGESTION_ASSETS
+from assets.warehouse import ASSETS as WAREHOUSE_ASSETS
 from orchestration.jobs import daily_job, file_ingest_job
 from orchestration.schedules import SCHEDULES
 from orchestration.sensors import SENSORS
 from resources.crm import CrmApi
+from resources.dbt import dbt_resource, warehouse_engine
 from resources.pii import PiiVault
 from resources.warehouse import Warehouse
 from resources.wecom import WeComApi
 
 defs = dg.Definitions(
-    assets=[*INGESTION_ASSETS],
+    assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
     jobs=[daily_job, file_ingest_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources={
         "crm": CrmApi(),
         "wecom": WeComApi(),
-        "warehouse": Warehouse(engine=dg.EnvVar("FINCDP_WAREHOUSE").get_value("duckdb")),
+        "warehouse": Warehouse(engine=warehouse_engine()),
         "pii": PiiVault(),
+        "dbt": dbt_resource(),
     },
     # DuckDB allows one writing process per tenant file: a run's steps execute in its own process.
     executor=dg.in_process_executor,

@@ -217,6 +217,8 @@ def _file_asset(spec: EntitySpec) -> dg.AssetsDefinition:
         files = pending_files(source.path(), spec, day, config.files)
         cipher = pii.cipher(day.tenant.id)
         with warehouse.session(day.tenant) as session:
+            store.ensure_meta(session)
+            store.ensure_ods_table(session, spec)
             results = []
             for dropped in files:
                 result = load_file(session, cipher, dropped, day, reload=config.reload)

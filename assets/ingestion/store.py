@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fincdp.pii import TenantCipher
-from assets.ingestion.landing import LandingContext, Processed
+from assets.ingestion.landing import LandingContext, Processed, ods_schema
 from assets.ingestion.specs import EntitySpec
 from resources.warehouse import WarehouseSession
 
@@ -56,6 +56,11 @@ def ensure_meta(session: WarehouseSession) -> None:
         session.execute(ddl)
 
 
+def ensure_ods_table(session: WarehouseSession, spec: EntitySpec) -> None:
+    """The ODS table exists even before its first record, so downstream models always build."""
+    session.ensure_table(spec.table, ods_schema(spec))
+
+
 @dataclass
 class Batch:
     batch_id: str
@@ -81,6 +86,7 @@ def start_batch(session: WarehouseSession, spec: EntitySpec, business_date: date
     letters are re-received from the source, so nothing is lost and nothing doubles.
     """
     ensure_meta(session)
+    ensure_ods_table(session, spec)
     unfinished = session.rows(
         f"select batch_id, cursor, received, landed, dead_lettered, duplicates from {BATCHES} "
         "where source = ? and entity = ? and business_date = ? and kind = ? and status in ('running', 'failed') "

@@ -159,8 +159,9 @@ def run_demo(*, scale: int = 1000, business_date: date | None = None, seed: int 
         with dg.DagsterInstance.get() as instance:
             for tenant in tenants.tenants:
                 print(f"Materializing every asset for {tenant.id} on {business_date} ...", flush=True)
-                result = job.execute_in_process(partition_key=partition_key(tenant.id, business_date),
-                                                instance=instance, tags={"tenant": tenant.id})
+                result = job.execute_in_process(
+                    partition_key=partition_key(tenant.id, business_date), instance=instance,
+                    tags={"tenant": tenant.id}, run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
                 if not result.success:
                     raise SystemExit(f"the daily job failed for tenant {tenant.id}; see the run in the UI")
     finally:

@@ -1,0 +1,34 @@
+{#- Matching keys computed in the warehouse, one definition per engine (the Python ingestion has the
+    same rules in fincdp.pii.name_key / company_key). -#}
+
+{% macro name_key(col) %}{{ return(adapter.dispatch('name_key')(col)) }}{% endmacro %}
+
+{% macro default__name_key(col) -%}
+    lower(regexp_replace(translate({{ col }}, '・•．‧∙', '·····'), '\s+', '', 'g'))
+{%- endmacro %}
+
+{% macro mysql__name_key(col) -%}
+    lower(regexp_replace(replace(replace(replace({{ col }}, '・', '·'), '•', '·'), '．', '·'), '[[:space:]]+', ''))
+{%- endmacro %}
+
+{% macro clickhouse__name_key(col) -%}
+    lower(replaceRegexpAll(replaceRegexpAll({{ col }}, '[・•．‧∙]', '·'), '\\s+', ''))
+{%- endmacro %}
+
+
+{% macro company_key(col) %}{{ return(adapter.dispatch('company_key')(col)) }}{% endmacro %}
+
+{% macro default__company_key(col) -%}
+    regexp_replace(regexp_replace(translate({{ col }}, '（）', '()'), '\s+', '', 'g'),
+                   '(股份有限公司|有限责任公司|有限公司|集团)$', '')
+{%- endmacro %}
+
+{% macro mysql__company_key(col) -%}
+    regexp_replace(regexp_replace(replace(replace({{ col }}, '（', '('), '）', ')'), '[[:space:]]+', ''),
+                   '(股份有限公司|有限责任公司|有限公司|集团)$', '')
+{%- endmacro %}
+
+{% macro clickhouse__company_key(col) -%}
+    replaceRegexpOne(replaceRegexpAll(replaceAll(replaceAll({{ col }}, '（', '('), '）', ')'), '\\s+', ''),
+                     '(股份有限公司|有限责任公司|有限公司|集团)$', '')
+{%- endmacro %}

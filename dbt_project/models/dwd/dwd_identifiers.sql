@@ -1,0 +1,78 @@
+-- The long identifier table OneID resolves: one row per (record, identifier). Strong identifiers
+-- (credit code, phone, email, ID number, WeCom ids, CRM keys) may merge records on their own; weak
+-- ones (employee-typed remark mobiles, IP addresses) only add evidence.
+with crm_contacts as (
+    select * from {{ ref('dwd_crm__contacts') }}
+),
+
+crm_enterprises as (
+    select * from {{ ref('dwd_crm__enterprises') }}
+),
+
+wecom_contacts as (
+    select * from {{ ref('dwd_wecom__external_contacts') }}
+),
+
+file_contacts as (
+    select * from {{ ref('dwd_file__contacts') }}
+),
+
+events as (
+    select * from {{ ref('dwd_sdk__events') }}
+),
+
+remark_mobiles as (
+    {{ unnest_list("select external_userid, follow_userid, remark_mobiles_tokens from " ~ ref('dwd_wecom__external_contacts'),
+                   'remark_mobiles_tokens', 'mobile_token', ['external_userid', 'follow_userid']) }}
+),
+
+identifiers as (
+    select 'enterprise' as entity_type, 'crm_enterprise' as record_source, enterprise_id as record_id,
+           'credit_code' as identifier_type, credit_code as identifier, 'strong' as strength
+    from crm_enterprises where credit_code is not null
+    union all
+    select 'enterprise', 'crm_enterprise', enterprise_id, 'company_name', enterprise_name_key, 'weak'
+    from crm_enterprises where enterprise_name_key is not null
+    union all
+    select 'person', 'crm_contact', contact_id, 'crm_contact_id', contact_id, 'strong' from crm_contacts
+    union all
+    select 'person', 'crm_contact', contact_id, 'phone', mobile_token, 'strong'
+    from crm_contacts where mobile_token is not null
+    union all
+    select 'person', 'crm_contact', contact_id, 'email', email_token, 'strong'
+    from crm_contacts where email_token is not null
+    union all
+    select 'person', 'crm_contact', contact_id, 'id_number', id_number_token, 'strong'
+    from crm_contacts where id_number_token is not null
+    union all
+    select 'person', 'wecom_external_contact', external_userid, 'wecom_external_userid', external_userid, 'strong'
+    from wecom_contacts
+    union all
+    select 'person', 'wecom_external_contact', external_userid, 'wechat_unionid', unionid, 'strong'
+    from wecom_contacts where unionid is not null
+    union all
+    select 'person', 'wecom_external_contact', external_userid, 'phone', mobile_token, 'weak'
+    from remark_mobiles where mobile_token is not null
+    union all
+    select 'person', 'file_contact', file_contact_id, 'phone', mobile_token, 'strong'
+    from file_contacts where mobile_token is not null
+    union all
+    select 'person', 'file_contact', file_contact_id, 'email', email_token, 'strong'
+    from file_contacts where email_token is not null
+    union all
+    select 'person', 'sdk_event', event_id, 'phone', payload_phone_token, 'strong'
+    from events where payload_phone_token is not null
+    union all
+    select 'person', 'sdk_event', event_id, 'email', payload_email_token, 'strong'
+    from events where payload_email_token is not null
+    union all
+    select 'person', 'sdk_event', event_id, 'ip', ip_token, 'weak'
+    from events where ip_token is not null
+),
+
+final as (
+    select distinct entity_type, record_source, record_id, identifier_type, identifier, strength
+    from identifiers
+)
+
+select * from final
