@@ -127,6 +127,14 @@ def _cmd_dead_letters_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_ingest(args: argparse.Namespace) -> int:
+    from fincdp.bench import run
+
+    run(args.work, contacts=args.contacts, events_per_contact=args.events_per_contact, repeat=args.repeat,
+        workers=args.workers, report=args.report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fincdp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--source")
     replay.add_argument("--entity")
     replay.set_defaults(func=_cmd_dead_letters_replay)
+    bench = commands.add_parser("bench", help="benchmarks (figures go to docs/benchmarks.md)").add_subparsers(
+        dest="bench_command", required=True)
+    ingest = bench.add_parser("ingest", help="ODS ingestion throughput against same-run baselines")
+    ingest.add_argument("--work", type=Path, default=Path("/tmp/fincdp-bench"))
+    ingest.add_argument("--contacts", type=int, default=100_000)
+    ingest.add_argument("--events-per-contact", type=float, default=10.0)
+    ingest.add_argument("--repeat", type=int, default=3)
+    ingest.add_argument("--workers", type=int, default=2)
+    ingest.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
+    ingest.set_defaults(func=_cmd_bench_ingest)
     return parser
 
 

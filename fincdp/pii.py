@@ -216,6 +216,13 @@ class TenantCipher:
     def __post_init__(self) -> None:
         self._aead = AESGCM(self.data_key)
 
+    def __getstate__(self) -> dict:  # keys only, so worker processes can land chunks in parallel
+        return {"tenant_id": self.tenant_id, "token_key": self.token_key, "data_key": self.data_key}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
     def token(self, kind: str, normalized: str) -> str:
         return hmac.digest(self.token_key, f"{kind}\x1f{normalized}".encode(), "sha256").hex()
 

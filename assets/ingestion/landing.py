@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -456,3 +456,15 @@ def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingC
     arrays = [pa.array(meta[f.name] if f.name in meta else [batch.columns[f.name][i] for i in keep], f.type)
               for f in schema]
     return Processed(pa.Table.from_arrays(arrays, schema=schema), dead, len(records), duplicates)
+
+
+def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Processed:
+    """Add records rejected before landing (lines that are not JSON, unreadable files)."""
+    return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
+
+
+def land_chunk(spec: EntitySpec, chunk: list, ctx: LandingContext) -> tuple[Processed, int]:
+    """Land a chunk of file records (files.FileRecord); runs in worker processes for large files."""
+    rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in chunk if r.parse_error]
+    good = [r for r in chunk if not r.parse_error]
+    return with_rejections(process(spec, [r.record for r in good], [r.ref for r in good], ctx), rejected), len(chunk)

@@ -4,15 +4,15 @@ API pulls (CRM windows, WeCom snapshots) replace their partition on a fresh pull
 the last committed page after a failure. File loads add each dropped file once (by checksum).
 """
 
+import collections
 import itertools
-from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
 import dagster as dg
 
 from assets.ingestion import store
 from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_records, sha256_of
-from assets.ingestion.landing import DeadLetter, Processed, process
+from assets.ingestion.landing import DeadLetter, Processed, land_chunk, process, with_rejections
 from assets.ingestion.specs import (CRM_SPECS, EVENTS, FILE_CONTACTS, WECOM_CORP_TAGS, WECOM_DEPARTMENTS,
                                     WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, _flatten_corp_tags)
 from assets.partitions import TenantDay, tenant_day, tenant_day_of
@@ -141,6 +141,7 @@ def _wecom_asset(spec: EntitySpec) -> dg.AssetsDefinition:
 class FileLoadConfig(dg.Config):
     files: list[str] = []   # names in the tenant's drop folder; empty = every pending file of the date
     reload: bool = False    # load files again even if their checksum was loaded before
+    workers: int = 2        # processes landing chunks of a large file in parallel
 
 
 def pending_files(drop_dir, spec: EntitySpec, day: TenantDay, names: list[str]) -> list[DroppedFile]:
@@ -158,12 +159,36 @@ def pending_files(drop_dir, spec: EntitySpec, day: TenantDay, names: list[str]) 
     return found
 
 
-def _with_parse_errors(processed: Processed, rejected: list[DeadLetter]) -> Processed:
-    return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
+def _landed_in_parallel(spec: EntitySpec, chunks: Iterator[list], ctx, workers: int
+                        ) -> Iterator[tuple[Processed, int]]:
+    """Land chunks in worker processes, in order, while this process writes the previous ones.
+    At most `workers` chunks are in flight, so memory stays bounded on large files."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None or workers <= 1:  # one chunk, or told to stay in-process
+        yield land_chunk(spec, first, ctx)
+        if second is not None:
+            yield land_chunk(spec, second, ctx)
+        for chunk in chunks:
+            yield land_chunk(spec, chunk, ctx)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: the parent runs threads (Dagster, DuckDB), which fork does not copy safely.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        in_flight = collections.deque(pool.submit(land_chunk, spec, c, ctx) for c in (first, second))
+        for chunk in chunks:
+            yield in_flight.popleft().result()
+            in_flight.append(pool.submit(land_chunk, spec, chunk, ctx))
+        while in_flight:
+            yield in_flight.popleft().result()
 
 
 def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedFile, day: TenantDay,
-              *, reload: bool = False) -> dict:
+              *, reload: bool = False, workers: int = 1) -> dict:
     """Load one dropped file once; returns what happened to it."""
     spec = dropped.spec
     store.ensure_meta(session)
@@ -179,17 +204,14 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
     offset = int(batch.cursor or 0)  # records of this file committed by an interrupted load
     status = "loaded"
     try:
-        for chunk in _chunks(itertools.islice(read_records(dropped), offset, None), FILE_CHUNK):
-            offset += len(chunk)
-            rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in chunk if r.parse_error]
-            good = [r for r in chunk if not r.parse_error]
-            processed = process(spec, [r.record for r in good], [r.ref for r in good], ctx)
-            store.write_page(session, batch, _with_parse_errors(processed, rejected), cipher,
-                             next_cursor=str(offset))
+        chunks = _chunks(itertools.islice(read_records(dropped), offset, None), FILE_CHUNK)
+        for processed, size in _landed_in_parallel(spec, chunks, ctx, workers):
+            offset += size
+            store.write_page(session, batch, processed, cipher, next_cursor=str(offset))
     except UnreadableFile as exc:
         status = "rejected"
         empty = process(spec, [], [], ctx)
-        store.write_page(session, batch, _with_parse_errors(empty, [DeadLetter(
+        store.write_page(session, batch, with_rejections(empty, [DeadLetter(
             dropped.name, None, "file_unreadable", str(exc), {"file": dropped.name})]), cipher, next_cursor=None)
     except BaseException as exc:
         store.finish_batch(session, batch, error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -221,7 +243,7 @@ def _file_asset(spec: EntitySpec) -> dg.AssetsDefinition:
             store.ensure_ods_table(session, spec)
             results = []
             for dropped in files:
-                result = load_file(session, cipher, dropped, day, reload=config.reload)
+                result = load_file(session, cipher, dropped, day, reload=config.reload, workers=config.workers)
                 context.log.info(f"{dropped.name}: {result['status']}")
                 if result["status"] == "rejected":
                     context.log.error(f"tenant {day.tenant.id}: file {dropped.name} was rejected; see "
