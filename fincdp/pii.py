@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import hmac
 import os
 import re
@@ -215,6 +216,8 @@ class TenantCipher:
 
     def __post_init__(self) -> None:
         self._aead = AESGCM(self.data_key)
+        # Keyed once; copying a keyed HMAC is ~2x cheaper than keying it for every value.
+        self._mac = hmac.new(self.token_key, digestmod=hashlib.sha256)
 
     def __getstate__(self) -> dict:  # keys only, so worker processes can land chunks in parallel
         return {"tenant_id": self.tenant_id, "token_key": self.token_key, "data_key": self.data_key}
@@ -224,10 +227,14 @@ class TenantCipher:
         self.__post_init__()
 
     def token(self, kind: str, normalized: str) -> str:
-        return hmac.digest(self.token_key, f"{kind}\x1f{normalized}".encode(), "sha256").hex()
+        mac = self._mac.copy()
+        mac.update(f"{kind}\x1f{normalized}".encode())
+        return mac.hexdigest()
 
     def record_hash(self, canonical: bytes) -> str:
-        return hmac.digest(self.token_key, b"record\x1f" + canonical, "sha256").hex()
+        mac = self._mac.copy()
+        mac.update(b"record\x1f" + canonical)
+        return mac.hexdigest()
 
     def _aad(self, column: str) -> bytes:
         return f"{self.tenant_id}|{column}".encode()

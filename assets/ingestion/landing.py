@@ -283,7 +283,7 @@ def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
             continue
         keys = tuple(record)
         c3 = c3_by_keys.get(keys)
-        if c3 is None or any(isinstance(v, dict) for v in record.values()):
+        if c3 is None or dict in map(type, record.values()):  # nested objects are checked each time
             c3 = c3_fields(record)
             c3_by_keys[keys] = [name for name in c3 if "." not in name]
         if c3:
