@@ -15,7 +15,7 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from fincdp.demo import generate, generate_tenant
-from fincdp.demo.identifiers import EMAIL_RE
+from fincdp.demo.identifiers import EMAIL_RE, phone_kind
 
 DAY = date(2026, 11, 25)
 TENANTS = [
@@ -77,25 +77,6 @@ class DataSet:
 
     def bad(self, kind: str, rel: str) -> int:
         return self.manifest["bad_records"][kind].get(rel, 0)
-
-
-def phone_kind(value: str) -> str:
-    """mobile / landline / invalid, after the normalisation in domain-notes 2.3."""
-    x = re.sub(r"[\s\-()+]", "", unicodedata.normalize("NFKC", value))
-    if x.startswith("0086"):
-        x = x[4:]
-    elif x.startswith("86") and len(x) == 13:
-        x = x[2:]
-    try:
-        n = phonenumbers.parse(x, "CN")
-    except phonenumbers.NumberParseException:
-        return "invalid"
-    if not phonenumbers.is_valid_number(n):
-        return "invalid"
-    t = phonenumbers.number_type(n)
-    if t in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        return "mobile"
-    return "landline" if t == phonenumbers.PhoneNumberType.FIXED_LINE else "invalid"
 
 
 def email_ok(value: str) -> bool:
