@@ -8,6 +8,7 @@ from assets.warehouse import ASSETS as WAREHOUSE_ASSETS
 from orchestration.jobs import daily_job, file_ingest_job
 from orchestration.schedules import SCHEDULES
 from orchestration.sensors import SENSORS
+from quality.checks import CHECKS as QUALITY_CHECKS
 from resources.crm import CrmApi
 from resources.dbt import dbt_resource, warehouse_engine
 from resources.pii import PiiVault
@@ -16,6 +17,7 @@ from resources.wecom import WeComApi
 
 defs = dg.Definitions(
     assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
+    asset_checks=QUALITY_CHECKS,  # quality/rules.yaml: blocking per tenant and business date
     jobs=[daily_job, file_ingest_job],
     schedules=SCHEDULES,
     sensors=SENSORS,

@@ -75,7 +75,7 @@ class WarehouseSession:
         return row[0][0] if row else None
 
     def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).fetch_arrow_table()
+        return self.con.execute(sql, params or []).to_arrow_table()
 
     def table_exists(self, table: str) -> bool:
         schema, name = table.split(".")

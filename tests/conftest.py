@@ -78,4 +78,4 @@ def platform(tmp_path, monkeypatch) -> Iterator[Platform]:
         p.sources.stop()
 
 
-from tests.support.fixtures import mariadb  # noqa: E402,F401  (one MariaDB server per test worker)
+from tests.support.fixtures import clickhouse, mariadb  # noqa: E402,F401  (one server of each per test worker)

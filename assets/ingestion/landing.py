@@ -5,18 +5,20 @@ store.py. Shared by the batch assets and (later) a long-lived stream consumer.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring as _json_string
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, normalize_credit_code, normalize_email,
-                        normalize_id_number, normalize_phone)
+from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, normalize_credit_code,
+                        normalize_email, normalize_id_number, normalize_phone)
 from assets.ingestion.specs import PAYLOAD_PII, CheckContext, EntitySpec, Field
 
 DECIMAL = pa.decimal128(38, 6)
@@ -193,22 +195,6 @@ def _normalize_pii(kind: str, value: Any) -> tuple[str, str | None]:
     raise KeyError(kind)
 
 
-def _protect(ctx: LandingContext, column: str, kind: str, value: Any, flags: list[str]
-             ) -> tuple[str | None, bytes, str]:
-    """(token or None, ciphertext, redacted stand-in for the raw record)."""
-    text = value if isinstance(value, str) else str(value)
-    try:
-        normalized, warning = _normalize_pii(kind, text)
-    except InvalidValue as exc:
-        # Keep the value (encrypted) but never match on it; the flag tells quality checks.
-        flags.append(f"{column}: {exc}")
-        return None, ctx.cipher.encrypt(column, text), "inv:" + ctx.cipher.token(f"{kind}_raw", text)[:32]
-    if warning:
-        flags.append(f"{column}: {warning}")
-    token = ctx.cipher.token(kind, normalized)
-    return token, ctx.cipher.encrypt(column, normalized), "tok:" + token
-
-
 # --- schema -------------------------------------------------------------------------------------
 
 META_FIELDS = [
@@ -231,6 +217,7 @@ def _field_columns(f: Field) -> list[pa.Field]:
     return columns
 
 
+@functools.lru_cache(maxsize=None)
 def ods_schema(spec: EntitySpec) -> pa.Schema:
     fields = [c for f in spec.fields for c in _field_columns(f)]
     for name in spec.scan_json_pii:
@@ -241,15 +228,48 @@ def ods_schema(spec: EntitySpec) -> pa.Schema:
 
 # --- one batch, column by column ------------------------------------------------------------------
 # Work goes field by field over the whole batch (tight loops, no per-row dispatch), and a row's first
-# error in field order decides its dead letter, as a row-by-row reading would.
+# error in field order decides its dead letter, as a row-by-row reading would. Conversions and
+# personal-data normalisation are pure functions of the value, so each distinct value is worked out
+# once per batch (events repeat timestamps, IPs and payload phone numbers); ciphertexts are not
+# shared: every value gets its own nonce.
+
+_MISSING = object()
+# json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), without building an encoder per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+
+
+class _Encoded:
+    """A stand-in (a redacted payload) and its JSON text, which goes into `_raw` as it is."""
+    __slots__ = ("value", "json")
+
+    def __init__(self, value: Any, text: str):
+        self.value, self.json = value, text
+
+
+def _json_value(value: Any) -> str:
+    """The JSON text json.dumps (as in _dumps) writes for `value` inside an object."""
+    cls = value.__class__
+    if cls is str:
+        return _json_string(value)
+    if value is None:
+        return "null"
+    if cls is _Encoded:
+        return value.json
+    if cls is bool:
+        return "true" if value else "false"
+    if cls is int:
+        return int.__repr__(value)
+    return _dumps(value)
+
 
 class _Batch:
     def __init__(self, records: list[Any]):
         self.records = records
         self.errors: list[tuple[str, str, str] | None] = [None] * len(records)
         self.flags: list[list[str] | None] = [None] * len(records)
-        self.redactions: list[dict | None] = [None] * len(records)
+        self.redacted: dict[str, list] = {}  # field -> per row, its stand-in in `_raw` (None: as received)
         self.columns: dict[str, list] = {}
+        self.pii: dict[str, dict[str, tuple]] = {}  # kind -> value -> what _protect_text made of it
 
     def reject(self, i: int, field: str, error_type: str, reason: str) -> None:
         if self.errors[i] is None:
@@ -260,15 +280,37 @@ class _Batch:
             self.flags[i] = []
         self.flags[i].append(message)
 
-    def redact(self, i: int, name: str, stand_in: Any) -> None:
-        if self.redactions[i] is None:
-            self.redactions[i] = {}
-        self.redactions[i][name] = stand_in
+    def redactions(self, name: str) -> list:
+        column = self.redacted.get(name)
+        if column is None:
+            column = self.redacted[name] = [None] * len(self.records)
+        return column
+
+    def protected(self, ctx: LandingContext, kind: str, text: str) -> tuple[str | None, str, str, str | None]:
+        memo = self.pii.get(kind)
+        if memo is None:
+            memo = self.pii[kind] = {}
+        found = memo.get(text)
+        if found is None:
+            found = memo[text] = _protect_text(ctx, kind, text)
+        return found
+
+
+def _protect_text(ctx: LandingContext, kind: str, text: str) -> tuple[str | None, str, str, str | None]:
+    """(token or None, what to encrypt, redacted stand-in for the raw record, flag message or None)."""
+    try:
+        normalized, warning = _normalize_pii(kind, text)
+    except InvalidValue as exc:
+        # Keep the value (encrypted) but never match on it; the flag tells quality checks.
+        return None, text, "inv:" + ctx.cipher.token(f"{kind}_raw", text)[:32], str(exc)
+    token = ctx.cipher.token(kind, normalized)
+    return token, normalized, "tok:" + token, warning
 
 
 def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
     rows: list[dict] = []
-    c3_by_keys: dict[tuple, list[str]] = {}
+    c3_by_keys: dict[tuple, bool] = {}     # field names -> does any name a C3 field
+    nested_c3: dict[tuple, bool] = {}      # names inside a nested object -> does any name a C3 field
     for i, record in enumerate(records):
         if spec.flatten is not None:
             try:
@@ -282,11 +324,21 @@ def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
             rows.append({})
             continue
         keys = tuple(record)
-        c3 = c3_by_keys.get(keys)
-        if c3 is None or dict in map(type, record.values()):  # nested objects are checked each time
+        suspect = c3_by_keys.get(keys)
+        if suspect is None:
+            suspect = c3_by_keys[keys] = any(is_c3_name(str(key)) for key in keys)
+        if not suspect:  # only nested objects can still hold C3 data (c3_fields looks one level down)
+            for value in record.values():
+                if isinstance(value, dict):
+                    inner = tuple(value)
+                    found = nested_c3.get(inner)
+                    if found is None:
+                        found = nested_c3[inner] = any("." not in str(k) and is_c3_name(str(k)) for k in inner)
+                    if found:
+                        suspect = True
+                        break
+        if suspect:
             c3 = c3_fields(record)
-            c3_by_keys[keys] = [name for name in c3 if "." not in name]
-        if c3:
             batch.reject(i, c3[0], "c3_rejected",
                          f"field {c3[0]!r} holds C3 authentication data (JR/T 0171), which is never ingested")
         rows.append(record)
@@ -294,10 +346,13 @@ def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
 
 
 def _protect_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) -> None:
+    errors = batch.errors
     tokens: list = [None] * len(values)
     ciphertexts: list = [None] * len(values)
+    stand_ins = batch.redactions(f.name)
+    rows, plaintexts = [], []
     for i, value in enumerate(values):
-        if value is None or value == "" or batch.errors[i] is not None:
+        if value is None or value == "" or errors[i] is not None:
             continue
         if f.pii == "phone_list":
             if not isinstance(value, list):
@@ -305,35 +360,60 @@ def _protect_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) 
                 continue
             found = []
             for j, item in enumerate(value):
-                flags: list[str] = []
-                token, _, _ = _protect(ctx, f"{f.name}[{j}]", "phone", item, flags)
-                for message in flags:
-                    batch.flag(i, message)
+                token, _, _, message = batch.protected(ctx, "phone", item if isinstance(item, str) else str(item))
+                if message:
+                    batch.flag(i, f"{f.name}[{j}]: {message}")
                 if token:
                     found.append(token)
             tokens[i] = found
-            ciphertexts[i] = ctx.cipher.encrypt(f.name, json.dumps(value, ensure_ascii=False))
-            batch.redact(i, f.name, [f"tok:{t}" for t in found])
+            rows.append(i)
+            plaintexts.append(json.dumps(value, ensure_ascii=False))
+            stand_ins[i] = [f"tok:{t}" for t in found]
             continue
-        flags = []
-        tokens[i], ciphertexts[i], stand_in = _protect(ctx, f.name, f.pii, value, flags)
-        for message in flags:
-            batch.flag(i, message)
-        batch.redact(i, f.name, stand_in)
+        token, plaintext, stand_ins[i], message = batch.protected(
+            ctx, f.pii, value if isinstance(value, str) else str(value))
+        if message:
+            batch.flag(i, f"{f.name}: {message}")
+        tokens[i] = token
+        rows.append(i)
+        plaintexts.append(plaintext)
+    for i, blob in zip(rows, ctx.cipher.encrypt_many(f.name, plaintexts)):
+        ciphertexts[i] = blob
     suffix = "_tokens" if f.pii == "phone_list" else "_token"
     batch.columns[f.name + suffix] = tokens
     batch.columns[f.name + "_enc"] = ciphertexts
 
 
-def _typed_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) -> None:
+def _typed_column(ctx: LandingContext, f: Field, values: list, batch: _Batch, *, redacted_later: bool = False
+                  ) -> None:
+    """Type one field. redacted_later: a JSON object here is written by _json_pii_column, so it is
+    left as it is rather than serialised twice."""
     convert = _CONVERTERS[f.type]
+    errors = batch.errors
     out: list = [None] * len(values)
     check_ok: list = [None] * len(values) if f.credit_code else []
     plain_text = f.type == "string"
+    keep_objects = redacted_later and f.type == "json" and f.enum is None and not f.credit_code
+    memo: dict[str, Any] = {}  # text -> converted value or the InvalidValue it raised
     for i, value in enumerate(values):
-        if value is None or value == "" or batch.errors[i] is not None:
+        if value is None or value == "" or errors[i] is not None:
             continue
-        if plain_text and value.__class__ is str:
+        cls = value.__class__
+        if cls is str:
+            if plain_text:
+                converted = value
+            else:
+                converted = memo.get(value, _MISSING)
+                if converted is _MISSING:
+                    try:
+                        converted = convert(value, ctx)
+                    except InvalidValue as exc:
+                        converted = exc
+                    memo[value] = converted
+                if isinstance(converted, InvalidValue):
+                    batch.reject(i, f.name, "invalid_type", f"field {f.name!r}: {converted}")
+                    continue
+        elif keep_objects and cls is dict:
             converted = value
         else:
             try:
@@ -363,23 +443,69 @@ def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], batch: _B
     """Tokenise personal data inside a JSON field (event payloads) and keep it redacted."""
     columns = {f"{name}_{kind}_{part}": [None] * len(rows) for kind in _PAYLOAD_KINDS for part in ("token", "enc")}
     redacted_json = batch.columns[name]
+    stand_ins = batch.redactions(name)
+    errors = batch.errors
     for i, record in enumerate(rows):
-        payload = record.get(name)
-        if batch.errors[i] is not None or not isinstance(payload, dict):
+        if errors[i] is not None:
             continue
-        clean = dict(payload)
-        for key, kind in PAYLOAD_PII.items():
-            if payload.get(key) in (None, ""):
-                continue
-            flags: list[str] = []
-            token, enc, clean[key] = _protect(ctx, f"{name}.{key}", kind, payload[key], flags)
-            for message in flags:
-                batch.flag(i, message)
-            if columns[f"{name}_{kind}_token"][i] is None:
-                columns[f"{name}_{kind}_token"][i], columns[f"{name}_{kind}_enc"][i] = token, enc
-        redacted_json[i] = json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
-        batch.redact(i, name, clean)
+        payload = record.get(name)
+        if not isinstance(payload, dict):
+            continue
+        clean = payload
+        if not payload.keys().isdisjoint(PAYLOAD_PII):
+            clean = dict(payload)
+            for key, kind in PAYLOAD_PII.items():
+                value = payload.get(key)
+                if value in (None, ""):
+                    continue
+                token, plaintext, clean[key], message = batch.protected(
+                    ctx, kind, value if isinstance(value, str) else str(value))
+                if message:
+                    batch.flag(i, f"{name}.{key}: {message}")
+                if columns[f"{name}_{kind}_token"][i] is None:
+                    columns[f"{name}_{kind}_token"][i] = token
+                    columns[f"{name}_{kind}_enc"][i] = ctx.cipher.encrypt(f"{name}.{key}", plaintext)
+        redacted_json[i] = text = _dumps(clean)
+        stand_ins[i] = _Encoded(clean, text)
     batch.columns.update(columns)
+
+
+def _raw_records(rows: list[dict], keep: list[int], redacted: dict[str, list]) -> list[str]:
+    """Each kept row as received, personal data replaced by its stand-in, as JSON with sorted keys:
+    the text json.dumps(..., ensure_ascii=False, sort_keys=True, default=str) writes, built column
+    by column for rows that share their field names."""
+    raws: list = [None] * len(keep)
+    groups: dict[tuple, list[int]] = {}
+    for position, i in enumerate(keep):
+        keys = tuple(rows[i])
+        group = groups.get(keys)
+        if group is None:
+            groups[keys] = [position]
+        else:
+            group.append(position)
+    for keys, positions in groups.items():
+        indexes = [keep[p] for p in positions]
+        if not keys or not all(k.__class__ is str for k in keys):  # {} or unusual names: the plain way
+            for position, i in zip(positions, indexes):
+                record = dict(rows[i])
+                for key, stand_ins in redacted.items():
+                    if stand_ins[i] is not None:
+                        s = stand_ins[i]
+                        record[key] = s.value if s.__class__ is _Encoded else s
+                raws[position] = _dumps(record)
+            continue
+        ordered = sorted(keys)
+        template = "{" + ", ".join(_json_string(k).replace("%", "%%") + ": %s" for k in ordered) + "}"
+        texts = []
+        for key in ordered:
+            values = [rows[i][key] for i in indexes]
+            stand_ins = redacted.get(key)
+            if stand_ins is not None:
+                values = [v if s is None else s for v, s in zip(values, [stand_ins[i] for i in indexes])]
+            texts.append([_json_string(v) if v.__class__ is str else _json_value(v) for v in values])
+        for position, text in zip(positions, [template % t for t in zip(*texts)]):
+            raws[position] = text
+    return raws
 
 
 def strip_c3(record: Any) -> Any:
@@ -398,10 +524,21 @@ def strip_c3(record: Any) -> Any:
     return clean
 
 
+def _source_ids(spec: EntitySpec, rows: list[dict], errors: list) -> list[str | None]:
+    """Each landing row's source id (its id fields joined with ':'); None for rejected rows."""
+    if len(spec.id_fields) == 1:
+        [name] = spec.id_fields
+        return [None if error is not None else value if (value := row.get(name)).__class__ is str else str(value)
+                for row, error in zip(rows, errors)]
+    return [None if error is not None else ":".join([str(row.get(k)) for k in spec.id_fields])
+            for row, error in zip(rows, errors)]
+
+
 def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Processed:
     """Land one batch: every record becomes a row or a dead letter (received = landed + dead)."""
     batch = _Batch(records)
     rows = _shape(spec, records, batch)
+    errors = batch.errors
     for f in spec.fields:
         values = [row.get(f.name) for row in rows]
         if f.required:
@@ -411,50 +548,52 @@ def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingC
         if f.pii:
             _protect_column(ctx, f, values, batch)
         else:
-            _typed_column(ctx, f, values, batch)
+            _typed_column(ctx, f, values, batch, redacted_later=f.name in spec.scan_json_pii)
     if spec.checks:
         check_ctx = CheckContext(ctx.tenant_id, ctx.org_ids)
         for i, row in enumerate(rows):
-            if batch.errors[i] is None:
+            if errors[i] is None:
                 for check in spec.checks:
                     for name, error_type, reason in check(row, check_ctx)[:1]:
                         batch.reject(i, name, error_type, f"field {name!r}: {reason}")
     for name in spec.scan_json_pii:
         _json_pii_column(ctx, name, rows, batch)
 
-    dead: list[DeadLetter] = []
+    dead = [DeadLetter(refs[i], error[0] or None, error[1], error[2], strip_c3(records[i]))
+            for i, error in enumerate(errors) if error is not None]
+    source_ids = _source_ids(spec, rows, errors)
     chosen: dict[str, int] = {}  # source id -> row index; the newest version wins, ties go to the later
     order = batch.columns.get(spec.updated_field) if spec.updated_field else None
     duplicates = 0
-    source_ids: list[str | None] = [None] * len(rows)
-    for i, row in enumerate(rows):
-        if batch.errors[i] is not None:
-            field, error_type, reason = batch.errors[i]
-            dead.append(DeadLetter(refs[i], field or None, error_type, reason, strip_c3(records[i])))
+    for i, source_id in enumerate(source_ids):
+        if source_id is None:
             continue
-        source_ids[i] = source_id = ":".join(str(row.get(k)) for k in spec.id_fields)
         previous = chosen.get(source_id)
         if previous is not None:
             duplicates += 1
             if order is not None and order[previous] and order[i] and order[previous] > order[i]:
                 continue
         chosen[source_id] = i
-    keep = sorted(chosen.values())
+    keep = sorted(chosen.values()) if duplicates else [i for i, e in enumerate(errors) if e is None]
+    every_row = len(keep) == len(rows)
 
-    raws, hashes = [], []
-    for i in keep:
-        redacted = rows[i] if batch.redactions[i] is None else {**rows[i], **batch.redactions[i]}
-        raw = json.dumps(redacted, ensure_ascii=False, sort_keys=True, default=str)
-        raws.append(raw)
-        hashes.append(ctx.cipher.record_hash(raw.encode()))
+    raws = _raw_records(rows, keep, batch.redacted)
     n = len(keep)
-    meta = {"_tenant_id": [ctx.tenant_id] * n, "_source": [spec.source] * n,
-            "_source_id": [source_ids[i] for i in keep], "_business_date": [ctx.business_date] * n,
-            "_batch_id": [ctx.batch_id] * n, "_ingested_at": [ctx.ingested_at] * n, "_record_hash": hashes,
-            "_raw": raws, "_dq_flags": [batch.flags[i] or [] for i in keep]}
+    meta = {"_source_id": source_ids if every_row else [source_ids[i] for i in keep],
+            "_record_hash": ctx.cipher.record_hashes(raws), "_raw": raws,
+            "_dq_flags": [batch.flags[i] or [] for i in keep]}
+    constants = {"_tenant_id": ctx.tenant_id, "_source": spec.source, "_business_date": ctx.business_date,
+                 "_batch_id": ctx.batch_id, "_ingested_at": ctx.ingested_at}
     schema = ods_schema(spec)
-    arrays = [pa.array(meta[f.name] if f.name in meta else [batch.columns[f.name][i] for i in keep], f.type)
-              for f in schema]
+    arrays = []
+    for f in schema:
+        if f.name in constants:
+            arrays.append(pa.repeat(pa.scalar(constants[f.name], f.type), n))
+        elif f.name in meta:
+            arrays.append(pa.array(meta[f.name], f.type))
+        else:
+            column = batch.columns[f.name]
+            arrays.append(pa.array(column if every_row else [column[i] for i in keep], f.type))
     return Processed(pa.Table.from_arrays(arrays, schema=schema), dead, len(records), duplicates)
 
 

@@ -32,3 +32,9 @@
     replaceRegexpOne(replaceRegexpAll(replaceAll(replaceAll({{ col }}, '（', '('), '）', ')'), '\\s+', ''),
                      '(股份有限公司|有限责任公司|有限公司|集团)$', '')
 {%- endmacro %}
+
+
+{#- dbt's cross-database split_part has no MySQL version; MySQL has no split_part function. -#}
+{% macro mysql__split_part(string_text, delimiter_text, part_number) -%}
+    substring_index(substring_index({{ string_text }}, {{ delimiter_text }}, {{ part_number }}), {{ delimiter_text }}, -1)
+{%- endmacro %}

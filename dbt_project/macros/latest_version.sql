@@ -7,7 +7,8 @@
             *,
             row_number() over (
                 partition by _source_id
-                order by {{ version_column }} desc nulls last, _ingested_at desc
+                order by case when {{ version_column }} is null then 1 else 0 end, {{ version_column }} desc,
+                         _ingested_at desc
             ) as _version_rank
         from {{ relation }}
         where _business_date <= cast('{{ var("business_date") }}' as date)

@@ -23,10 +23,9 @@ from tests.support.chdb_http import ChdbHttpServer  # noqa: E402
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[ChdbHttpServer]:
-    with ChdbHttpServer(tmp_path_factory.mktemp("chdb")) as srv:
-        yield srv
+@pytest.fixture
+def server(clickhouse) -> ChdbHttpServer:
+    return clickhouse  # one engine per process: chdb opens a single data directory
 
 
 def connect(server: ChdbHttpServer, **kwargs):

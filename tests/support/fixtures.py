@@ -9,6 +9,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.support.chdb_http import ChdbHttpServer
 from tests.support.mariadb import MariaDBNotInstalled, MariaDBServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,3 +40,11 @@ def require_dbt_mysql() -> Path:
         pytest.fail(f"{DBT_MYSQL} not found: run `make setup-mysql` (`make test` runs it), which creates "
                     "the dbt-mysql environment from requirements/dbt-mysql.lock", pytrace=False)
     return DBT_MYSQL
+
+
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbHttpServer]:
+    """The ClickHouse engine (chdb) behind its HTTP front, one per test process: chdb opens a single
+    data directory per process, so every test shares it and uses databases of its own."""
+    with ChdbHttpServer(tmp_path_factory.mktemp("chdb")) as server:
+        yield server

@@ -22,19 +22,19 @@ per_lead as (
 
 final as (
     select
-        leads.lead_id,
-        leads.contact_id,
-        leads.enterprise_id,
-        leads.channel,
-        leads.lead_status,
-        leads.owner_userid,
+        leads.lead_id as lead_id,
+        leads.contact_id as contact_id,
+        leads.enterprise_id as enterprise_id,
+        leads.channel as channel,
+        leads.lead_status as lead_status,
+        leads.owner_userid as owner_userid,
         leads.created_at as lead_created_at,
         coalesce(per_lead.opportunities, 0) > 0 as reached_opportunity,
         coalesce(per_lead.has_won, 0) = 1 as reached_win,
         coalesce(per_lead.has_lost, 0) = 1 as was_lost,
         coalesce(per_lead.won_amount, 0) as won_amount,
-        per_lead.first_opportunity_at,
-        per_lead.won_on
+        per_lead.first_opportunity_at as first_opportunity_at,
+        per_lead.won_on as won_on
     from leads
     left join per_lead on leads.lead_id = per_lead.lead_id
 )

@@ -12,7 +12,7 @@ metric_{{ loop.index }} as (
         '{{ metric.name }}' as metric_name,
         {{ metric.version }} as metric_version,
         '{{ metric.unit }}' as unit,
-        cast({{ metric.expression }} as {{ dbt.type_numeric() }}) as metric_value
+        cast({{ metric.expression }} as {{ metric_number() }}) as metric_value
     from {{ ref(metric.model) }}
 ),
 {%- endfor %}
@@ -23,7 +23,7 @@ final as (
     {% if not loop.last %}union all{% endif %}
     {%- else %}
     select cast(null as {{ dbt.type_string() }}) as metric_name, 0 as metric_version,
-           cast(null as {{ dbt.type_string() }}) as unit, cast(null as {{ dbt.type_numeric() }}) as metric_value
+           cast(null as {{ dbt.type_string() }}) as unit, cast(null as {{ metric_number() }}) as metric_value
     {%- endfor %}
 )
 

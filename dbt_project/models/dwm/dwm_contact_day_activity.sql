@@ -28,7 +28,7 @@ event_matches as (
     select contacts.contact_id, events.business_date, events.event_id
     from events
     inner join contacts on events.payload_phone_token = contacts.mobile_token
-    union
+    union distinct
     select contacts.contact_id, events.business_date, events.event_id
     from events
     inner join contacts on events.payload_email_token = contacts.email_token
@@ -40,18 +40,28 @@ event_days as (
     group by contact_id, business_date
 ),
 
+days as (
+    select contact_id, activity_date from call_days
+    union distinct
+    select contact_id, activity_date from event_days
+),
+
 final as (
+    -- Both sides joined onto their union of keys: MySQL has no full outer join.
     select
-        coalesce(call_days.contact_id, event_days.contact_id) as contact_id,
-        coalesce(call_days.activity_date, event_days.activity_date) as activity_date,
+        days.contact_id as contact_id,
+        days.activity_date as activity_date,
         coalesce(call_days.calls, 0) as calls,
         coalesce(call_days.connected_calls, 0) as connected_calls,
         coalesce(call_days.call_seconds, 0) as call_seconds,
         coalesce(event_days.events, 0) as events
-    from call_days
-    full outer join event_days
-        on call_days.contact_id = event_days.contact_id
-        and call_days.activity_date = event_days.activity_date
+    from days
+    left join call_days
+        on days.contact_id = call_days.contact_id
+        and days.activity_date = call_days.activity_date
+    left join event_days
+        on days.contact_id = event_days.contact_id
+        and days.activity_date = event_days.activity_date
 )
 
 select * from final

@@ -14,7 +14,7 @@ wecom_contacts as (
 
 crm_links as (
     select
-        contacts.enterprise_id,
+        contacts.enterprise_id as enterprise_id,
         'crm_contact' as record_source,
         contacts.contact_id as record_id,
         'crm_link' as evidence
@@ -24,7 +24,7 @@ crm_links as (
 
 wecom_links as (
     select distinct
-        enterprises.enterprise_id,
+        enterprises.enterprise_id as enterprise_id,
         'wecom_external_contact' as record_source,
         wecom_contacts.external_userid as record_id,
         'company_name' as evidence

@@ -35,8 +35,8 @@ lead_counts as (
 
 final as (
     select
-        contacts.contact_id,
-        contacts.enterprise_id,
+        contacts.contact_id as contact_id,
+        contacts.enterprise_id as enterprise_id,
         {% for days in [1, 7, 30] %}
         coalesce(windows.calls_{{ days }}d, 0) as calls_{{ days }}d,
         coalesce(windows.events_{{ days }}d, 0) as events_{{ days }}d,
@@ -44,7 +44,7 @@ final as (
         coalesce(windows.calls_all, 0) as calls_all,
         coalesce(windows.connected_calls_all, 0) as connected_calls_all,
         coalesce(windows.events_all, 0) as events_all,
-        windows.last_active_on,
+        windows.last_active_on as last_active_on,
         coalesce(lead_counts.leads, 0) as leads,
         coalesce(lead_counts.converted_leads, 0) as converted_leads
     from contacts

@@ -9,7 +9,7 @@ final as (
         name_en as department_name_en,
         parentid as parent_department_id,
         department_leader as leader_userids,
-        "order" as sort_order,
+        {{ adapter.quote("order") }} as sort_order,
         _business_date as snapshot_date
     from snapshot
 )

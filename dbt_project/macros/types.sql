@@ -1,0 +1,4 @@
+{#- The type metric values are cast to; MySQL casts only to DECIMAL, not NUMERIC. -#}
+{% macro metric_number() %}{{ return(adapter.dispatch('metric_number')()) }}{% endmacro %}
+{% macro default__metric_number() %}{{ dbt.type_numeric() }}{% endmacro %}
+{% macro mysql__metric_number() %}decimal(38, 6){% endmacro %}
