@@ -49,7 +49,7 @@ def duckdb_run(tmp_path_factory):
     p.sources.stop()
     with p.session("t001") as s:
         expected = {name: normalise(s.rows(sql.format(p=""))) for name, sql in QUERIES.items()}
-    assert expected["person_360"][0][0] == 150 and expected["person_360"][0][1] > 0 and len(expected["metrics"]) == 5
+    assert expected["person_360"][0][0] > 100 and expected["person_360"][0][1] > 0 and len(expected["metrics"]) == 5
     yield p.tenants().get("t001").duckdb_path, expected
     mp.undo()
 
