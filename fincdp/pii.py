@@ -66,6 +66,9 @@ def _nfkc(value: str) -> str:
 
 def normalize_phone(value: str) -> str:
     """E.164 (+86…) for mainland mobiles and landlines (full-width digits, +86/0086, separators)."""
+    if value.__class__ is str and len(value) == 11 and value.isascii() and value.isdigit() \
+            and value[0] == "1" and value[1] in "3456789":
+        return "+86" + value  # a bare mainland mobile number, the usual case, as the steps below find it
     digits = _nfkc(str(value)).strip().translate(_PHONE_STRIP)
     if digits.startswith("+86"):
         digits = digits[3:]
@@ -129,11 +132,22 @@ def normalize_id_number(value: str) -> tuple[str, str | None]:
         ric.get_birth_date(number)
     except Exception:
         raise InvalidValue("ID number has an impossible birth date") from None
-    try:
-        ric.get_birth_place(number)
-    except Exception:
+    if not _region_known(number[:6], number[6:10]):
         return number, "region code unknown for the birth year"
     return number, None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _region_known(region: str, year: str) -> bool:
+    """Whether the region code existed in that birth year (stdnum's lookup depends on nothing else
+    and is slow, so each pair is looked up once)."""
+    from stdnum.cn import ric
+
+    try:
+        ric.get_birth_place(region + year + "0101" + "0000")
+    except Exception:
+        return False
+    return True
 
 
 def normalize_credit_code(value: str) -> tuple[str, bool]:
@@ -239,13 +253,15 @@ class TenantCipher:
         mac.update(b"record\x1f" + canonical)
         return mac.hexdigest()
 
-    def record_hashes(self, canonicals: list[str]) -> list[str]:
-        """record_hash of each text's UTF-8 bytes."""
-        copy = self._mac.copy
+    def record_hashes(self, canonicals: list[bytes]) -> list[str]:
+        """record_hash of each."""
+        base = self._mac.copy()
+        base.update(b"record\x1f")
+        copy = base.copy
         out = []
-        for text in canonicals:
+        for canonical in canonicals:
             mac = copy()
-            mac.update(b"record\x1f" + text.encode())
+            mac.update(canonical)
             out.append(mac.hexdigest())
         return out
 

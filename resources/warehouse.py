@@ -47,22 +47,43 @@ def _duck_type(arrow_type: pa.DataType) -> str:
     raise TypeError(f"no warehouse column type for arrow type {arrow_type}")
 
 
+def _id_table(ids: "list[str] | pa.Array | pa.ChunkedArray") -> pa.Table:
+    if not isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        ids = pa.array(ids, pa.string())
+    return pa.table({"_source_id": ids})
+
+
 class WarehouseSession:
     """One tenant's warehouse for one unit of work. Table names are `layer.table`."""
 
     def __init__(self, tenant: Tenant, con: duckdb.DuckDBPyConnection):
         self.tenant = tenant
         self.con = con
+        self._columns: dict[str, set[str]] = {}  # tables known to have at least these columns
 
     @contextmanager
     def transaction(self) -> Iterator["WarehouseSession"]:
-        self.con.execute("BEGIN TRANSACTION")
+        self.begin()
         try:
             yield self
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.rollback()
             raise
-        self.con.execute("COMMIT")
+        self.commit()
+
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        try:
+            self.con.execute("COMMIT")
+        except BaseException:
+            self._columns.clear()
+            raise
+
+    def rollback(self) -> None:
+        self._columns.clear()  # tables created or altered in the transaction are gone again
+        self.con.execute("ROLLBACK")
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self.con.execute(sql, params or [])
@@ -91,27 +112,31 @@ class WarehouseSession:
 
     def ensure_table(self, table: str, schema: pa.Schema) -> None:
         """Create the table, or add columns the schema has and the table lacks (never drops)."""
+        known = self._columns.get(table)
+        if known is not None and known.issuperset(schema.names):
+            return
         existing = self.columns(table)
         if not existing:
             cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in schema)
             self.con.execute(f"create table if not exists {table} ({cols})")
-            return
-        for f in schema:
-            if f.name not in existing:
-                self.con.execute(f'alter table {table} add column "{f.name}" {_duck_type(f.type)}')
+        else:
+            for f in schema:
+                if f.name not in existing:
+                    self.con.execute(f'alter table {table} add column "{f.name}" {_duck_type(f.type)}')
+        self._columns[table] = set(existing) | set(schema.names)
 
-    def delete_ids(self, table: str, business_date, ids: list[str]) -> None:
+    def delete_ids(self, table: str, business_date, ids: "list[str] | pa.Array | pa.ChunkedArray") -> None:
         """Delete the partition's rows whose _source_id is in ids (an upsert's first half)."""
-        self.con.register("_fincdp_ids", pa.table({"_source_id": pa.array(ids, pa.string())}))
+        self.con.register("_fincdp_ids", _id_table(ids))
         try:
             self.con.execute(f"delete from {table} where _business_date = ? and _source_id in "
                              "(select _source_id from _fincdp_ids)", [business_date])
         finally:
             self.con.unregister("_fincdp_ids")
 
-    def existing_ids(self, table: str, ids: list[str]) -> set[str]:
+    def existing_ids(self, table: str, ids: "list[str] | pa.Array | pa.ChunkedArray") -> set[str]:
         """Which of ids already have rows in the table, in any partition."""
-        self.con.register("_fincdp_ids", pa.table({"_source_id": pa.array(ids, pa.string())}))
+        self.con.register("_fincdp_ids", _id_table(ids))
         try:
             return {r[0] for r in self.con.execute(
                 f"select distinct t._source_id from {table} t join _fincdp_ids i using (_source_id)").fetchall()}

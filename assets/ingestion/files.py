@@ -14,6 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
+import orjson
+import pyarrow as pa
+
 from assets.ingestion.specs import FILE_SPECS, EntitySpec
 
 FILE_NAME = re.compile(r"^(?P<entity>[a-z]+)_(?P<date>\d{4}-?\d{2}-?\d{2})(?:_[^.]*)?\.(?P<ext>csv|jsonl|parquet)$")
@@ -62,43 +65,182 @@ class FileRecord:
     parse_error: str | None = None
 
 
+@dataclass
+class Chunk:
+    """Consecutive records of a file as read, parsed by chunk_records where they are landed (in a
+    worker process for large files), so the reading process only splits the file."""
+    name: str
+    fmt: str
+    size: int            # records in the chunk: what a resumed load skips
+    first: int           # jsonl: index of its first line; parquet: of its first row
+    data: object         # jsonl: the lines as bytes (blank ones too); csv: (header, line numbers, rows);
+                         # parquet: a pyarrow Table
+
+
 def read_records(dropped: DroppedFile) -> Iterator[FileRecord]:
     """Every record of the file in order (blank JSONL lines are not records)."""
+    for chunk in read_chunks(dropped, 50_000):
+        yield from chunk_records(chunk)
+
+
+def read_chunks(dropped: DroppedFile, size: int, *, skip: int = 0) -> Iterator[Chunk]:
+    """The file's records after the first `skip`, in chunks of `size` records (the last may be smaller)."""
     name = dropped.name
     required = [f.name for f in dropped.spec.fields if f.required]
     if dropped.fmt == "csv":
-        with dropped.path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in required if c not in (reader.fieldnames or [])]
-            if missing:
-                raise UnreadableFile(f"{name}: header lacks required column(s) {', '.join(missing)}")
-            for row in reader:
-                yield FileRecord(f"{name}:{reader.line_num}", {**row, "_file": name})
+        yield from _csv_chunks(dropped.path, name, required, size, skip)
     elif dropped.fmt == "jsonl":
-        with dropped.path.open(encoding="utf-8") as handle:
-            for index, line in enumerate(handle):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    yield FileRecord(f"{name}:{index + 1}", line.rstrip("\n"), f"line is not valid JSON: {exc.msg}")
-                    continue
-                if isinstance(record, dict):
-                    record["_file"] = name
-                yield FileRecord(f"{name}:{index + 1}", record)
+        yield from _jsonl_chunks(dropped.path, name, size, skip)
     else:
-        import pyarrow.parquet as pq
+        yield from _parquet_chunks(dropped.path, name, required, size, skip)
 
+
+def chunk_records(chunk: Chunk) -> list[FileRecord]:
+    """The chunk's records, as csv.DictReader and json.loads (or, below, pyarrow) read them."""
+    name = chunk.name
+    if chunk.fmt == "csv":
+        header, line_numbers, rows = chunk.data
+        width = len(header)
+        records = []
+        for line_num, row in zip(line_numbers, rows):
+            record = dict(zip(header, row))
+            if width < len(row):
+                record[None] = row[width:]  # csv.DictReader's restkey
+            elif width > len(row):
+                for key in header[len(row):]:
+                    record[key] = None      # and its restval
+            record["_file"] = name
+            records.append(FileRecord(f"{name}:{line_num}", record))
+        return records
+    if chunk.fmt == "jsonl":
+        records = []
+        for index, raw in enumerate(chunk.data, chunk.first):
+            line = raw.decode("utf-8")
+            if not line.strip():
+                continue
+            try:
+                record = _loads(line, raw)
+            except ValueError as exc:
+                records.append(FileRecord(f"{name}:{index + 1}", line.rstrip("\n"),
+                                          f"line is not valid JSON: {exc.msg}"))
+                continue
+            if isinstance(record, dict):
+                record["_file"] = name
+            records.append(FileRecord(f"{name}:{index + 1}", record))
+        return records
+    return [FileRecord(f"{name}:row {index}", {**row, "_file": name})
+            for index, row in enumerate(chunk.data.to_pylist(), chunk.first + 1)]
+
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_NUMBER = b"0" * 19
+
+
+def _loads(line: str, raw: bytes | None = None) -> object:
+    """json.loads(line) (raw: the line's UTF-8 bytes). orjson parses JSON to the same objects several
+    times faster, except that it turns integers beyond 64 bits into floats: a line with 19 digits in a
+    row goes to json.loads, and so does whatever orjson refuses (invalid lines, NaN and Infinity, which
+    json accepts), so results and error messages stay json's."""
+    if _LONG_NUMBER not in (line.encode() if raw is None else raw).translate(_DIGITS_AS_ZERO):
         try:
-            parquet = pq.ParquetFile(dropped.path)
-        except Exception as exc:
-            raise UnreadableFile(f"{name}: not a readable Parquet file ({exc})") from None
-        missing = [c for c in required if c not in parquet.schema_arrow.names]
+            return orjson.loads(line)
+        except ValueError:
+            pass
+    return json.loads(line)
+
+
+def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int) -> Iterator[Chunk]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        missing = [c for c in required if c not in (header or [])]
         if missing:
-            raise UnreadableFile(f"{name}: schema lacks required column(s) {', '.join(missing)}")
-        index = 0
-        for batch in parquet.iter_batches(batch_size=50_000):
-            for row in batch.to_pylist():
+            raise UnreadableFile(f"{name}: header lacks required column(s) {', '.join(missing)}")
+        line_numbers: list[int] = []
+        rows: list[list[str]] = []
+        seen = 0
+        for row in reader:
+            if row == []:  # csv.DictReader skips blank rows; a record's line is where it ends
+                continue
+            seen += 1
+            if seen <= skip:
+                continue
+            line_numbers.append(reader.line_num)
+            rows.append(row)
+            if len(rows) == size:
+                yield Chunk(name, "csv", size, 0, (header, line_numbers, rows))
+                line_numbers, rows = [], []
+        if rows:
+            yield Chunk(name, "csv", len(rows), 0, (header, line_numbers, rows))
+
+
+def _jsonl_chunks(path: Path, name: str, size: int, skip: int) -> Iterator[Chunk]:
+    # Split as text mode would: lines end at \n, \r\n or \r (bytes never found inside a UTF-8
+    # sequence), and a line of white space is no record. A chunk holds its records' lines and the
+    # blank lines before each; lines are decoded and parsed where the chunk is landed.
+    with path.open("rb") as handle:
+        lines: list[bytes] = []
+        first = records = in_chunk = 0
+        index = -1
+        for raw in handle:
+            for line in _text_lines(raw) if b"\r" in raw else (raw,):
                 index += 1
-                yield FileRecord(f"{name}:row {index}", {**row, "_file": name})
+                blank = _blank(line)
+                if not blank:
+                    records += 1
+                if records <= skip:
+                    continue
+                if not lines:
+                    first = index
+                lines.append(line)
+                if not blank:
+                    in_chunk += 1
+                    if in_chunk == size:
+                        yield Chunk(name, "jsonl", size, first, lines)
+                        lines, in_chunk = [], 0
+        if in_chunk:
+            yield Chunk(name, "jsonl", in_chunk, first, lines)
+
+
+def _text_lines(raw: bytes) -> list[bytes]:
+    text = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = text.split(b"\n")
+    return [line + b"\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+
+
+def _blank(line: bytes) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return True
+    if stripped[:1] in (b"{", b"["):
+        return False
+    return not line.decode("utf-8").strip()  # Unicode white space (U+3000...) counts too
+
+
+def _parquet_chunks(path: Path, name: str, required: list[str], size: int, skip: int) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:
+        raise UnreadableFile(f"{name}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in required if c not in parquet.schema_arrow.names]
+    if missing:
+        raise UnreadableFile(f"{name}: schema lacks required column(s) {', '.join(missing)}")
+    pending: pa.Table | None = None
+    start = seen = 0  # start: the row index of pending's first row
+    for batch in parquet.iter_batches(batch_size=size):
+        table = pa.Table.from_batches([batch])
+        seen += table.num_rows
+        if seen <= skip:
+            continue
+        if pending is None:
+            start = max(skip, seen - table.num_rows)
+            pending = table.slice(table.num_rows - (seen - start))
+        else:
+            pending = pa.concat_tables([pending, table])
+        while pending.num_rows >= size:
+            yield Chunk(name, "parquet", size, start, pending.slice(0, size))
+            pending, start = pending.slice(size), start + size
+    if pending is not None and pending.num_rows:
+        yield Chunk(name, "parquet", pending.num_rows, start, pending)

@@ -6,19 +6,24 @@ store.py. Shared by the batch assets and (later) a long-lived stream consumer.
 from __future__ import annotations
 
 import functools
+import gc
 import ipaddress
 import json
+import operator
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring as _json_string
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
 from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, normalize_credit_code,
                         normalize_email, normalize_id_number, normalize_phone)
+from assets.ingestion.files import Chunk, chunk_records
 from assets.ingestion.specs import PAYLOAD_PII, CheckContext, EntitySpec, Field
 
 DECIMAL = pa.decimal128(38, 6)
@@ -179,6 +184,10 @@ _CONVERTERS: dict[str, Callable[[Any, LandingContext], Any]] = {
 
 # --- personal data ------------------------------------------------------------------------------
 
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def _normalize_pii(kind: str, value: Any) -> tuple[str, str | None]:
     """(normalised, warning) or InvalidValue."""
     if kind == "phone":
@@ -188,8 +197,11 @@ def _normalize_pii(kind: str, value: Any) -> tuple[str, str | None]:
     if kind == "id_number":
         return normalize_id_number(value)
     if kind == "ip":
+        text = str(value).strip()
+        if _IPV4.fullmatch(text):  # already the canonical dotted quad ipaddress would write
+            return text, None
         try:
-            return str(ipaddress.ip_address(str(value).strip())), None
+            return str(ipaddress.ip_address(text)), None
         except ValueError:
             raise InvalidValue("not an IP address") from None
     raise KeyError(kind)
@@ -227,12 +239,13 @@ def ods_schema(spec: EntitySpec) -> pa.Schema:
 
 
 # --- one batch, column by column ------------------------------------------------------------------
-# Work goes field by field over the whole batch (tight loops, no per-row dispatch), and a row's first
-# error in field order decides its dead letter, as a row-by-row reading would. Conversions and
-# personal-data normalisation are pure functions of the value, so each distinct value is worked out
-# once per batch (events repeat timestamps, IPs and payload phone numbers); ciphertexts are not
-# shared: every value gets its own nonce.
+# Work goes field by field (tight loops, no per-row dispatch) over blocks of rows small enough to stay
+# in CPU caches; a row's first error in field order decides its dead letter, as a row-by-row reading
+# would. Deduplication then runs over the whole batch. Conversions and personal-data normalisation are
+# pure functions of the value, so each distinct value is worked out once per batch (events repeat
+# timestamps, IPs and payload phone numbers); ciphertexts are never shared: each value gets its nonce.
 
+BLOCK_ROWS = 1024
 _MISSING = object()
 # json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), without building an encoder per call.
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
@@ -247,7 +260,7 @@ class _Encoded:
 
 
 def _json_value(value: Any) -> str:
-    """The JSON text json.dumps (as in _dumps) writes for `value` inside an object."""
+    """The JSON text _dumps writes for `value` inside an object."""
     cls = value.__class__
     if cls is str:
         return _json_string(value)
@@ -262,14 +275,77 @@ def _json_value(value: Any) -> str:
     return _dumps(value)
 
 
-class _Batch:
-    def __init__(self, records: list[Any]):
+def _json_objects(objects: list[dict], stand_ins: dict[str, list] | None = None) -> list[str]:
+    """_dumps(o) for each object (with stand_ins[key][j], where set, in place of objects[j][key]), built
+    column by column over the objects that share their keys: one template per key set."""
+    texts: list = [None] * len(objects)
+    groups: dict[tuple, list[int]] = {}
+    for j, obj in enumerate(objects):
+        keys = tuple(obj)
+        group = groups.get(keys)
+        if group is None:
+            groups[keys] = [j]
+        else:
+            group.append(j)
+    for keys, members in groups.items():
+        if not keys or not all(k.__class__ is str for k in keys):  # {} or unusual names: the plain way
+            for j in members:
+                obj = objects[j]
+                if stand_ins:
+                    obj = dict(obj)
+                    for key, column in stand_ins.items():
+                        if column[j] is not None:
+                            obj[key] = column[j].value if column[j].__class__ is _Encoded else column[j]
+                texts[j] = _dumps(obj)
+            continue
+        ordered = sorted(keys)
+        template = "{" + ", ".join(_json_string(k).replace("%", "%%") + ": %s" for k in ordered) + "}"
+        group = objects if len(members) == len(objects) else [objects[j] for j in members]
+        columns = zip(*map(operator.itemgetter(*ordered), group)) if len(ordered) > 1 else \
+            [[obj[ordered[0]] for obj in group]]
+        encoded = []
+        for key, values in zip(ordered, columns):
+            column = stand_ins.get(key) if stand_ins else None
+            if column is not None:
+                values = [v if s is None else s for v, s in zip(values, [column[j] for j in members])]
+            try:
+                encoded.append(list(map(_json_string, values)))  # all text: the common case
+            except TypeError:
+                encoded.append([_json_string(v) if v.__class__ is str else _json_value(v) for v in values])
+        for j, text in zip(members, [template % t for t in zip(*encoded)]):
+            texts[j] = text
+    return texts
+
+
+class _Memo:
+    """What is worked out once per batch: C3 verdicts by field names, conversions by value."""
+
+    def __init__(self) -> None:
+        self.c3_by_keys: dict[tuple, bool] = {}   # field names -> does any name a C3 field
+        self.nested_c3: dict[tuple, bool] = {}    # names inside a nested object -> does any
+        self.typed: dict[str, dict] = {}          # field -> text -> converted value or its InvalidValue
+        self.pii: dict[str, dict] = {}            # kind -> text -> _protect_text(...)
+
+    def protected(self, ctx: LandingContext, kind: str, text: str) -> tuple[str | None, str, str, str | None]:
+        memo = self.pii.get(kind)
+        if memo is None:
+            memo = self.pii[kind] = {}
+        found = memo.get(text)
+        if found is None:
+            found = memo[text] = _protect_text(ctx, kind, text)
+        return found
+
+
+class _Block:
+    """Some consecutive records of a batch, worked on column by column."""
+
+    def __init__(self, records: list[Any], memo: _Memo):
         self.records = records
+        self.memo = memo
         self.errors: list[tuple[str, str, str] | None] = [None] * len(records)
         self.flags: list[list[str] | None] = [None] * len(records)
         self.redacted: dict[str, list] = {}  # field -> per row, its stand-in in `_raw` (None: as received)
         self.columns: dict[str, list] = {}
-        self.pii: dict[str, dict[str, tuple]] = {}  # kind -> value -> what _protect_text made of it
 
     def reject(self, i: int, field: str, error_type: str, reason: str) -> None:
         if self.errors[i] is None:
@@ -286,15 +362,6 @@ class _Batch:
             column = self.redacted[name] = [None] * len(self.records)
         return column
 
-    def protected(self, ctx: LandingContext, kind: str, text: str) -> tuple[str | None, str, str, str | None]:
-        memo = self.pii.get(kind)
-        if memo is None:
-            memo = self.pii[kind] = {}
-        found = memo.get(text)
-        if found is None:
-            found = memo[text] = _protect_text(ctx, kind, text)
-        return found
-
 
 def _protect_text(ctx: LandingContext, kind: str, text: str) -> tuple[str | None, str, str, str | None]:
     """(token or None, what to encrypt, redacted stand-in for the raw record, flag message or None)."""
@@ -307,29 +374,28 @@ def _protect_text(ctx: LandingContext, kind: str, text: str) -> tuple[str | None
     return token, normalized, "tok:" + token, warning
 
 
-def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
+def _shape(spec: EntitySpec, records: list[Any], block: _Block) -> list[dict]:
     rows: list[dict] = []
-    c3_by_keys: dict[tuple, bool] = {}     # field names -> does any name a C3 field
-    nested_c3: dict[tuple, bool] = {}      # names inside a nested object -> does any name a C3 field
+    c3_by_keys, nested_c3 = block.memo.c3_by_keys, block.memo.nested_c3
     for i, record in enumerate(records):
         if spec.flatten is not None:
             try:
                 record = spec.flatten(record)
             except (ValueError, AttributeError, TypeError) as exc:
-                batch.reject(i, "", "schema", f"record does not have the expected shape: {exc}")
+                block.reject(i, "", "schema", f"record does not have the expected shape: {exc}")
                 rows.append({})
                 continue
         if not isinstance(record, dict):
-            batch.reject(i, "", "schema", "record is not a JSON object")
+            block.reject(i, "", "schema", "record is not a JSON object")
             rows.append({})
             continue
         keys = tuple(record)
         suspect = c3_by_keys.get(keys)
         if suspect is None:
             suspect = c3_by_keys[keys] = any(is_c3_name(str(key)) for key in keys)
-        if not suspect:  # only nested objects can still hold C3 data (c3_fields looks one level down)
+        if not suspect and dict in map(type, record.values()):  # c3_fields also looks one level down
             for value in record.values():
-                if isinstance(value, dict):
+                if value.__class__ is dict:
                     inner = tuple(value)
                     found = nested_c3.get(inner)
                     if found is None:
@@ -339,30 +405,30 @@ def _shape(spec: EntitySpec, records: list[Any], batch: _Batch) -> list[dict]:
                         break
         if suspect:
             c3 = c3_fields(record)
-            batch.reject(i, c3[0], "c3_rejected",
+            block.reject(i, c3[0], "c3_rejected",
                          f"field {c3[0]!r} holds C3 authentication data (JR/T 0171), which is never ingested")
         rows.append(record)
     return rows
 
 
-def _protect_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) -> None:
-    errors = batch.errors
+def _protect_column(ctx: LandingContext, f: Field, values: list, block: _Block) -> None:
+    errors, protected = block.errors, block.memo.protected
     tokens: list = [None] * len(values)
     ciphertexts: list = [None] * len(values)
-    stand_ins = batch.redactions(f.name)
+    stand_ins = block.redactions(f.name)
     rows, plaintexts = [], []
     for i, value in enumerate(values):
         if value is None or value == "" or errors[i] is not None:
             continue
         if f.pii == "phone_list":
             if not isinstance(value, list):
-                batch.reject(i, f.name, "invalid_type", f"field {f.name!r}: expected a list of phone numbers")
+                block.reject(i, f.name, "invalid_type", f"field {f.name!r}: expected a list of phone numbers")
                 continue
             found = []
             for j, item in enumerate(value):
-                token, _, _, message = batch.protected(ctx, "phone", item if isinstance(item, str) else str(item))
+                token, _, _, message = protected(ctx, "phone", item if isinstance(item, str) else str(item))
                 if message:
-                    batch.flag(i, f"{f.name}[{j}]: {message}")
+                    block.flag(i, f"{f.name}[{j}]: {message}")
                 if token:
                     found.append(token)
             tokens[i] = found
@@ -370,31 +436,32 @@ def _protect_column(ctx: LandingContext, f: Field, values: list, batch: _Batch) 
             plaintexts.append(json.dumps(value, ensure_ascii=False))
             stand_ins[i] = [f"tok:{t}" for t in found]
             continue
-        token, plaintext, stand_ins[i], message = batch.protected(
-            ctx, f.pii, value if isinstance(value, str) else str(value))
+        token, plaintext, stand_ins[i], message = protected(ctx, f.pii, value if isinstance(value, str) else str(value))
         if message:
-            batch.flag(i, f"{f.name}: {message}")
+            block.flag(i, f"{f.name}: {message}")
         tokens[i] = token
         rows.append(i)
         plaintexts.append(plaintext)
     for i, blob in zip(rows, ctx.cipher.encrypt_many(f.name, plaintexts)):
         ciphertexts[i] = blob
     suffix = "_tokens" if f.pii == "phone_list" else "_token"
-    batch.columns[f.name + suffix] = tokens
-    batch.columns[f.name + "_enc"] = ciphertexts
+    block.columns[f.name + suffix] = tokens
+    block.columns[f.name + "_enc"] = ciphertexts
 
 
-def _typed_column(ctx: LandingContext, f: Field, values: list, batch: _Batch, *, redacted_later: bool = False
+def _typed_column(ctx: LandingContext, f: Field, values: list, block: _Block, *, redacted_later: bool = False
                   ) -> None:
     """Type one field. redacted_later: a JSON object here is written by _json_pii_column, so it is
     left as it is rather than serialised twice."""
     convert = _CONVERTERS[f.type]
-    errors = batch.errors
+    errors = block.errors
     out: list = [None] * len(values)
     check_ok: list = [None] * len(values) if f.credit_code else []
     plain_text = f.type == "string"
     keep_objects = redacted_later and f.type == "json" and f.enum is None and not f.credit_code
-    memo: dict[str, Any] = {}  # text -> converted value or the InvalidValue it raised
+    memo = block.memo.typed.get(f.name)
+    if memo is None:
+        memo = block.memo.typed[f.name] = {}
     for i, value in enumerate(values):
         if value is None or value == "" or errors[i] is not None:
             continue
@@ -411,7 +478,7 @@ def _typed_column(ctx: LandingContext, f: Field, values: list, batch: _Batch, *,
                         converted = exc
                     memo[value] = converted
                 if isinstance(converted, InvalidValue):
-                    batch.reject(i, f.name, "invalid_type", f"field {f.name!r}: {converted}")
+                    block.reject(i, f.name, "invalid_type", f"field {f.name!r}: {converted}")
                     continue
         elif keep_objects and cls is dict:
             converted = value
@@ -419,32 +486,31 @@ def _typed_column(ctx: LandingContext, f: Field, values: list, batch: _Batch, *,
             try:
                 converted = convert(value, ctx)
             except InvalidValue as exc:
-                batch.reject(i, f.name, "invalid_type", f"field {f.name!r}: {exc}")
+                block.reject(i, f.name, "invalid_type", f"field {f.name!r}: {exc}")
                 continue
         if f.enum is not None and converted not in f.enum:
-            batch.reject(i, f.name, "invalid_enum",
+            block.reject(i, f.name, "invalid_enum",
                          f"field {f.name!r}: {converted!r} is not one of {', '.join(map(str, f.enum))}")
             continue
         if f.credit_code:
             try:
                 converted, check_ok[i] = normalize_credit_code(converted)
             except InvalidValue as exc:
-                batch.reject(i, f.name, "invalid_value", f"field {f.name!r}: {exc}")
+                block.reject(i, f.name, "invalid_value", f"field {f.name!r}: {exc}")
                 continue
             if not check_ok[i]:
-                batch.flag(i, f"{f.name}: check character does not match (GB 32100)")
+                block.flag(i, f"{f.name}: check character does not match (GB 32100)")
         out[i] = converted
-    batch.columns[f.name] = out
+    block.columns[f.name] = out
     if f.credit_code:
-        batch.columns[f"{f.name}_check_ok"] = check_ok
+        block.columns[f"{f.name}_check_ok"] = check_ok
 
 
-def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], batch: _Batch) -> None:
+def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _Block) -> None:
     """Tokenise personal data inside a JSON field (event payloads) and keep it redacted."""
     columns = {f"{name}_{kind}_{part}": [None] * len(rows) for kind in _PAYLOAD_KINDS for part in ("token", "enc")}
-    redacted_json = batch.columns[name]
-    stand_ins = batch.redactions(name)
-    errors = batch.errors
+    errors, protected = block.errors, block.memo.protected
+    landing, cleaned = [], []
     for i, record in enumerate(rows):
         if errors[i] is not None:
             continue
@@ -458,54 +524,20 @@ def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], batch: _B
                 value = payload.get(key)
                 if value in (None, ""):
                     continue
-                token, plaintext, clean[key], message = batch.protected(
+                token, plaintext, clean[key], message = protected(
                     ctx, kind, value if isinstance(value, str) else str(value))
                 if message:
-                    batch.flag(i, f"{name}.{key}: {message}")
+                    block.flag(i, f"{name}.{key}: {message}")
                 if columns[f"{name}_{kind}_token"][i] is None:
                     columns[f"{name}_{kind}_token"][i] = token
                     columns[f"{name}_{kind}_enc"][i] = ctx.cipher.encrypt(f"{name}.{key}", plaintext)
-        redacted_json[i] = text = _dumps(clean)
+        landing.append(i)
+        cleaned.append(clean)
+    redacted_json, stand_ins = block.columns[name], block.redactions(name)
+    for i, clean, text in zip(landing, cleaned, _json_objects(cleaned)):
+        redacted_json[i] = text
         stand_ins[i] = _Encoded(clean, text)
-    batch.columns.update(columns)
-
-
-def _raw_records(rows: list[dict], keep: list[int], redacted: dict[str, list]) -> list[str]:
-    """Each kept row as received, personal data replaced by its stand-in, as JSON with sorted keys:
-    the text json.dumps(..., ensure_ascii=False, sort_keys=True, default=str) writes, built column
-    by column for rows that share their field names."""
-    raws: list = [None] * len(keep)
-    groups: dict[tuple, list[int]] = {}
-    for position, i in enumerate(keep):
-        keys = tuple(rows[i])
-        group = groups.get(keys)
-        if group is None:
-            groups[keys] = [position]
-        else:
-            group.append(position)
-    for keys, positions in groups.items():
-        indexes = [keep[p] for p in positions]
-        if not keys or not all(k.__class__ is str for k in keys):  # {} or unusual names: the plain way
-            for position, i in zip(positions, indexes):
-                record = dict(rows[i])
-                for key, stand_ins in redacted.items():
-                    if stand_ins[i] is not None:
-                        s = stand_ins[i]
-                        record[key] = s.value if s.__class__ is _Encoded else s
-                raws[position] = _dumps(record)
-            continue
-        ordered = sorted(keys)
-        template = "{" + ", ".join(_json_string(k).replace("%", "%%") + ": %s" for k in ordered) + "}"
-        texts = []
-        for key in ordered:
-            values = [rows[i][key] for i in indexes]
-            stand_ins = redacted.get(key)
-            if stand_ins is not None:
-                values = [v if s is None else s for v, s in zip(values, [stand_ins[i] for i in indexes])]
-            texts.append([_json_string(v) if v.__class__ is str else _json_value(v) for v in values])
-        for position, text in zip(positions, [template % t for t in zip(*texts)]):
-            raws[position] = text
-    return raws
+    block.columns.update(columns)
 
 
 def strip_c3(record: Any) -> Any:
@@ -524,77 +556,132 @@ def strip_c3(record: Any) -> Any:
     return clean
 
 
-def _source_ids(spec: EntitySpec, rows: list[dict], errors: list) -> list[str | None]:
-    """Each landing row's source id (its id fields joined with ':'); None for rejected rows."""
+def _source_ids(spec: EntitySpec, rows: list[dict]) -> list[str]:
+    """Each row's source id: its id fields joined with ':'."""
     if len(spec.id_fields) == 1:
         [name] = spec.id_fields
-        return [None if error is not None else value if (value := row.get(name)).__class__ is str else str(value)
-                for row, error in zip(rows, errors)]
-    return [None if error is not None else ":".join([str(row.get(k)) for k in spec.id_fields])
-            for row, error in zip(rows, errors)]
+        return [value if (value := row.get(name)).__class__ is str else str(value) for row in rows]
+    return [":".join([str(row.get(k)) for k in spec.id_fields]) for row in rows]
 
 
-def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Processed:
-    """Land one batch: every record becomes a row or a dead letter (received = landed + dead)."""
-    batch = _Batch(records)
-    rows = _shape(spec, records, batch)
-    errors = batch.errors
+_CONSTANT_COLUMNS = ("_tenant_id", "_source", "_business_date", "_batch_id", "_ingested_at")
+
+
+@functools.lru_cache(maxsize=None)
+def _block_schema(spec: EntitySpec) -> pa.Schema:
+    """The ODS columns that vary by row (the rest are the batch's constants)."""
+    return pa.schema([f for f in ods_schema(spec) if f.name not in _CONSTANT_COLUMNS])
+
+
+def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo
+                ) -> tuple[list, pa.RecordBatch, list[str], list | None]:
+    """(errors per record, the rows that land, their source ids, their updated_field values)."""
+    block = _Block(records, memo)
+    rows = _shape(spec, records, block)
+    errors = block.errors
+    names = [f.name for f in spec.fields]
+    try:  # every row has every field (files with a header, complete API records): one pass
+        by_field = dict(zip(names, zip(*map(operator.itemgetter(*names), rows)))) if len(names) > 1 else None
+    except KeyError:
+        by_field = None
     for f in spec.fields:
-        values = [row.get(f.name) for row in rows]
+        values = by_field[f.name] if by_field else [row.get(f.name) for row in rows]
         if f.required:
             for i, value in enumerate(values):
                 if value is None or value == "":
-                    batch.reject(i, f.name, "missing_field", f"required field {f.name!r} is missing or empty")
+                    block.reject(i, f.name, "missing_field", f"required field {f.name!r} is missing or empty")
         if f.pii:
-            _protect_column(ctx, f, values, batch)
+            _protect_column(ctx, f, values, block)
         else:
-            _typed_column(ctx, f, values, batch, redacted_later=f.name in spec.scan_json_pii)
+            _typed_column(ctx, f, values, block, redacted_later=f.name in spec.scan_json_pii)
     if spec.checks:
         check_ctx = CheckContext(ctx.tenant_id, ctx.org_ids)
         for i, row in enumerate(rows):
             if errors[i] is None:
                 for check in spec.checks:
                     for name, error_type, reason in check(row, check_ctx)[:1]:
-                        batch.reject(i, name, error_type, f"field {name!r}: {reason}")
+                        block.reject(i, name, error_type, f"field {name!r}: {reason}")
     for name in spec.scan_json_pii:
-        _json_pii_column(ctx, name, rows, batch)
+        _json_pii_column(ctx, name, rows, block)
 
-    dead = [DeadLetter(refs[i], error[0] or None, error[1], error[2], strip_c3(records[i]))
-            for i, error in enumerate(errors) if error is not None]
-    source_ids = _source_ids(spec, rows, errors)
-    chosen: dict[str, int] = {}  # source id -> row index; the newest version wins, ties go to the later
-    order = batch.columns.get(spec.updated_field) if spec.updated_field else None
+    ok = [i for i, error in enumerate(errors) if error is None]
+    if len(ok) == len(rows):
+        landing, stand_ins, pick = rows, block.redacted, None
+    else:
+        landing = [rows[i] for i in ok]
+        stand_ins = {name: [column[i] for i in ok] for name, column in block.redacted.items()}
+        pick = ok
+    raws = [text.encode() for text in _json_objects(landing, stand_ins)]  # hashed and stored as UTF-8
+    source_ids = _source_ids(spec, landing)
+    meta = {"_source_id": source_ids, "_record_hash": ctx.cipher.record_hashes(raws), "_raw": raws,
+            "_dq_flags": [flags or [] for flags in block.flags] if pick is None else
+            [block.flags[i] or [] for i in ok]}
+    schema = _block_schema(spec)
+    arrays = []
+    for f in schema:
+        column = meta.get(f.name)
+        if column is None:
+            column = block.columns[f.name] if pick is None else [block.columns[f.name][i] for i in ok]
+        arrays.append(pa.array(column, f.type))
+    order = block.columns.get(spec.updated_field) if spec.updated_field else None
+    if order is not None and pick is not None:
+        order = [order[i] for i in ok]
+    return errors, pa.RecordBatch.from_arrays(arrays, schema=schema), source_ids, order
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Landing allocates many short-lived containers while the batch's records (young objects) are
+    alive, so the cyclic collector would walk the batch again and again; landing makes no cycles."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Processed:
+    """Land one batch: every record becomes a row or a dead letter (received = landed + dead)."""
+    with _gc_paused():
+        return _process(spec, records, refs, ctx)
+
+
+def _process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Processed:
+    memo = _Memo()
+    dead: list[DeadLetter] = []
+    blocks: list[pa.RecordBatch] = []
+    source_ids: list[str] = []
+    order: list | None = [] if spec.updated_field else None
+    for start in range(0, len(records), BLOCK_ROWS):
+        part = records[start:start + BLOCK_ROWS]
+        errors, rows, ids, updated = _land_block(spec, part, ctx, memo)
+        dead += [DeadLetter(refs[start + i], error[0] or None, error[1], error[2], strip_c3(part[i]))
+                 for i, error in enumerate(errors) if error is not None]
+        blocks.append(rows)
+        source_ids += ids
+        if order is not None:
+            order += updated if updated is not None else [None] * len(ids)
+    chosen: dict[str, int] = {}  # source id -> row; the newest version wins, ties go to the later
     duplicates = 0
     for i, source_id in enumerate(source_ids):
-        if source_id is None:
-            continue
         previous = chosen.get(source_id)
         if previous is not None:
             duplicates += 1
             if order is not None and order[previous] and order[i] and order[previous] > order[i]:
                 continue
         chosen[source_id] = i
-    keep = sorted(chosen.values()) if duplicates else [i for i, e in enumerate(errors) if e is None]
-    every_row = len(keep) == len(rows)
-
-    raws = _raw_records(rows, keep, batch.redacted)
-    n = len(keep)
-    meta = {"_source_id": source_ids if every_row else [source_ids[i] for i in keep],
-            "_record_hash": ctx.cipher.record_hashes(raws), "_raw": raws,
-            "_dq_flags": [batch.flags[i] or [] for i in keep]}
+    table = pa.Table.from_batches(blocks, schema=_block_schema(spec))
+    if duplicates:
+        table = table.take(sorted(chosen.values()))
     constants = {"_tenant_id": ctx.tenant_id, "_source": spec.source, "_business_date": ctx.business_date,
                  "_batch_id": ctx.batch_id, "_ingested_at": ctx.ingested_at}
     schema = ods_schema(spec)
-    arrays = []
-    for f in schema:
-        if f.name in constants:
-            arrays.append(pa.repeat(pa.scalar(constants[f.name], f.type), n))
-        elif f.name in meta:
-            arrays.append(pa.array(meta[f.name], f.type))
-        else:
-            column = batch.columns[f.name]
-            arrays.append(pa.array(column if every_row else [column[i] for i in keep], f.type))
-    return Processed(pa.Table.from_arrays(arrays, schema=schema), dead, len(records), duplicates)
+    columns = [pa.repeat(pa.scalar(constants[f.name], f.type), table.num_rows) if f.name in constants
+               else table.column(f.name) for f in schema]
+    return Processed(pa.Table.from_arrays(columns, schema=schema), dead, len(records), duplicates)
 
 
 def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Processed:
@@ -602,8 +689,17 @@ def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Process
     return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
 
 
-def land_chunk(spec: EntitySpec, chunk: list, ctx: LandingContext) -> tuple[Processed, int]:
-    """Land a chunk of file records (files.FileRecord); runs in worker processes for large files."""
-    rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in chunk if r.parse_error]
-    good = [r for r in chunk if not r.parse_error]
-    return with_rejections(process(spec, [r.record for r in good], [r.ref for r in good], ctx), rejected), len(chunk)
+def land_chunk(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> tuple[Processed, int]:
+    """Parse and land a chunk of a dropped file; runs in worker processes for large files."""
+    with _gc_paused():
+        found = chunk_records(chunk)
+        rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in found if r.parse_error]
+        good = [r for r in found if not r.parse_error]
+        landed = _process(spec, [r.record for r in good], [r.ref for r in good], ctx)
+    return with_rejections(landed, rejected), chunk.size
+
+
+def land_page(spec: EntitySpec, page: tuple[list, list[str], Any], ctx: LandingContext) -> tuple[Processed, Any]:
+    """Land one page of an API pull (records, refs, next cursor); runs in worker processes for large pulls."""
+    records, refs, next_cursor = page
+    return process(spec, records, refs, ctx), next_cursor

@@ -2,17 +2,21 @@
 
 API pulls (CRM windows, WeCom snapshots) replace their partition on a fresh pull and resume from
 the last committed page after a failure. File loads add each dropped file once (by checksum).
+Large pulls and files are landed by worker processes while this process reads and writes.
 """
 
 import collections
 import itertools
-from typing import Callable, Iterable, Iterator
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator
 
 import dagster as dg
 
 from assets.ingestion import store
-from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_records, sha256_of
-from assets.ingestion.landing import DeadLetter, Processed, land_chunk, process, with_rejections
+from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_chunks, sha256_of
+from assets.ingestion.landing import DeadLetter, land_chunk, land_page, process, with_rejections
 from assets.ingestion.specs import (CRM_SPECS, EVENTS, FILE_CONTACTS, WECOM_CORP_TAGS, WECOM_DEPARTMENTS,
                                     WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, _flatten_corp_tags)
 from assets.partitions import TenantDay, tenant_day, tenant_day_of
@@ -22,7 +26,10 @@ from resources.pii import PiiVault
 from resources.warehouse import Warehouse, WarehouseSession
 from resources.wecom import WeComApi
 
-FILE_CHUNK = 50_000
+FILE_CHUNK = 50_000           # records landed together (and deduplicated together) from a file
+PULL_PARALLEL_AFTER = 10_000  # records a pull lands in this process before it uses worker processes
+PULL_WORKERS = 2
+LARGE_FILE_BYTES = 4 << 20    # a file this large likely holds several chunks: worker processes warm up
 # Source pages: (records, refs, next_cursor); the cursor resumes a pull after its page committed.
 Page = tuple[list, list[str], str | None]
 
@@ -41,14 +48,17 @@ def _metadata(session: WarehouseSession, spec: EntitySpec, day: TenantDay, extra
 
 def ingest_pages(session: WarehouseSession, cipher: TenantCipher, spec: EntitySpec, day: TenantDay,
                  pages: Callable[[str | None], Iterable[Page]], *, kind: str = "pull", detail: str = "",
-                 replace_partition: bool = True) -> store.Batch:
+                 replace_partition: bool = True, workers: int = PULL_WORKERS) -> store.Batch:
     """Land every page of one pull; a previous unfinished pull of the partition resumes."""
     batch = store.start_batch(session, spec, day.business_date, kind=kind, detail=detail,
                               replace_partition=replace_partition)
     ctx = store.landing_context(session, cipher, batch)
     try:
-        for records, refs, next_cursor in pages(batch.cursor):
-            store.write_page(session, batch, process(spec, records, refs, ctx), cipher, next_cursor=next_cursor)
+        with store.PageWriter(session, batch, cipher) as writer:
+            for processed, next_cursor in _landed_in_order(land_page, spec, ctx, pages(batch.cursor), workers,
+                                                           size=lambda page: len(page[0]),
+                                                           parallel_after=PULL_PARALLEL_AFTER):
+                writer.write(processed, next_cursor=next_cursor)
     except BaseException as exc:
         store.finish_batch(session, batch, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
@@ -159,38 +169,96 @@ def pending_files(drop_dir, spec: EntitySpec, day: TenantDay, names: list[str]) 
     return found
 
 
-def _landed_in_parallel(spec: EntitySpec, chunks: Iterator[list], ctx, workers: int
-                        ) -> Iterator[tuple[Processed, int]]:
-    """Land chunks in worker processes, in order, while this process writes the previous ones.
-    At most `workers` chunks are in flight, so memory stays bounded on large files."""
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None)
-    if second is None or workers <= 1:  # one chunk, or told to stay in-process
-        yield land_chunk(spec, first, ctx)
-        if second is not None:
-            yield land_chunk(spec, second, ctx)
-        for chunk in chunks:
-            yield land_chunk(spec, chunk, ctx)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+# --- Worker processes ---------------------------------------------------------------------------
+# One pool per process, kept between loads: forkserver children (the parent runs threads, Dagster's
+# and DuckDB's, which fork does not copy safely) of a server that has imported the landing code, so
+# the pool's start-up is paid once.
 
-    # forkserver: the parent runs threads (Dagster, DuckDB), which fork does not copy safely.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        in_flight = collections.deque(pool.submit(land_chunk, spec, c, ctx) for c in (first, second))
-        for chunk in chunks:
-            yield in_flight.popleft().result()
-            in_flight.append(pool.submit(land_chunk, spec, chunk, ctx))
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def _start_workers(workers: int) -> ProcessPoolExecutor:
+    """The pool, its fork server starting in the background if it is not running yet."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size != workers:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        context = multiprocessing.get_context("forkserver")
+        # pandas: pyarrow imports it on its first conversion of Python objects
+        context.set_forkserver_preload(["pandas", "assets.ingestion.landing"])
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+        _pool, _pool_size = ProcessPoolExecutor(workers, mp_context=context), workers
+    return _pool
+
+
+def _submit(workers: int, fn: Callable, *args: Any) -> Future:
+    global _pool
+    try:
+        return _start_workers(workers).submit(fn, *args)
+    except BrokenProcessPool:  # a worker died during an earlier load: start afresh
+        _pool = None
+        return _start_workers(workers).submit(fn, *args)
+
+
+def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, workers: int, *,
+                     size: Callable[[Any], int], parallel_after: int) -> Iterator:
+    """land(spec, item, ctx) for each item, in order. Items are landed in this process until those seen
+    hold parallel_after records and another follows; then in worker processes, at most 2 x workers
+    at a time (so that they keep busy while this process commits), as this process writes the results. If reading the items fails, the items already
+    read are landed first, so that they can be committed before the failure is recorded."""
+    source = iter(items)
+    held, seen = None, 0
+    while True:
+        try:
+            item = next(source)
+        except StopIteration:
+            if held is not None:
+                yield land(spec, held, ctx)
+            return
+        except BaseException:
+            if held is not None:
+                yield land(spec, held, ctx)
+            raise
+        if workers > 1 and parallel_after and seen >= parallel_after // 2:
+            _start_workers(workers)  # warm up while the next items are read
+        if held is not None:
+            if workers > 1 and seen >= parallel_after:
+                break
+            yield land(spec, held, ctx)
+        held = item
+        seen += size(item)
+
+    in_flight = collections.deque([_submit(workers, land, spec, held, ctx),
+                                   _submit(workers, land, spec, item, ctx)])
+    try:
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                break
+            except BaseException:
+                while in_flight:
+                    yield in_flight.popleft().result()
+                raise
+            in_flight.append(_submit(workers, land, spec, item, ctx))
+            while len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
         while in_flight:
             yield in_flight.popleft().result()
+    finally:
+        for future in in_flight:
+            future.cancel()
 
 
 def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedFile, day: TenantDay,
               *, reload: bool = False, workers: int = 1) -> dict:
     """Load one dropped file once; returns what happened to it."""
     spec = dropped.spec
+    if workers > 1 and dropped.path.stat().st_size > LARGE_FILE_BYTES:
+        _start_workers(workers)  # starts in the background while the file is hashed and read
     store.ensure_meta(session)
     digest = sha256_of(dropped.path)
     done = session.rows(f"select status, batch_id from {store.LOADED_FILES} where sha256 = ?", [digest])
@@ -204,10 +272,12 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
     offset = int(batch.cursor or 0)  # records of this file committed by an interrupted load
     status = "loaded"
     try:
-        chunks = _chunks(itertools.islice(read_records(dropped), offset, None), FILE_CHUNK)
-        for processed, size in _landed_in_parallel(spec, chunks, ctx, workers):
-            offset += size
-            store.write_page(session, batch, processed, cipher, next_cursor=str(offset))
+        with store.PageWriter(session, batch, cipher) as writer:
+            chunks = read_chunks(dropped, FILE_CHUNK, skip=offset)
+            for processed, size in _landed_in_order(land_chunk, spec, ctx, chunks, workers,
+                                                    size=lambda chunk: chunk.size, parallel_after=0):
+                offset += size
+                writer.write(processed, next_cursor=str(offset))
     except UnreadableFile as exc:
         status = "rejected"
         empty = process(spec, [], [], ctx)

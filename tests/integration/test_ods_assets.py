@@ -208,3 +208,76 @@ def test_no_raw_personal_data_in_tables_or_run_logs(crm_platform):
                     assert raw not in text, f"raw PII in {schema}.{table}.{column}"
     for raw in raw_values:
         assert raw not in logs
+
+
+def test_large_files_land_the_same_in_worker_processes(platform, monkeypatch):
+    from assets.ingestion import ods
+    from assets.ingestion.files import parse_file_name
+    from assets.partitions import TenantDay
+    from resources.pii import PiiVault
+
+    p = platform
+    monkeypatch.setattr(ods, "FILE_CHUNK", 2)  # many chunks: duplicates within and across them
+    contacts = drop(p, "t001", "contacts_2026-11-25.csv", CSV + CSV.split("\n", 1)[1])
+    events = drop(p, "t001", "events_2026-11-25.jsonl",
+                  _event(1) + "\n{not json\n" + _event(2, tenant_id="t002") + _event(1) + _event(3) + _event(4))
+    tenant = p.tenants().get("t001")
+    cipher = PiiVault().cipher("t001")
+    enc = ("mobile_enc", "email_enc", "ip_enc", "payload_phone_enc", "payload_email_enc", "payload_id_number_enc")
+
+    def load(workers: int) -> tuple:
+        with p.session("t001", read_only=False) as s:
+            results = [ods.load_file(s, cipher, parse_file_name(path), TenantDay(tenant, BUSINESS_DATE),
+                                     reload=True, workers=workers) for path in (contacts, events)]
+            tables = {t: [{k: v for k, v in row.items() if k not in enc + ("_batch_id", "_ingested_at")}
+                          for row in s.arrow(f"select * from {t} order by _source_id").to_pylist()]
+                      for t in ("ods.file_contacts", "ods.sdk_events")}
+            dead = s.rows(f"select record_ref, field, error_type, reason from {store.DEAD_LETTERS} "
+                          "where status = 'open' order by record_ref")
+            for t in ("ods.file_contacts", "ods.sdk_events"):
+                s.execute(f"delete from {t}")
+        return [{k: r[k] for k in ("status", "received", "landed", "dead_lettered")} for r in results], tables, dead
+
+    in_process = load(1)
+    assert in_process[0] == [{"status": "loaded", "received": 8, "landed": 6, "dead_lettered": 2},
+                             {"status": "loaded", "received": 6, "landed": 4, "dead_lettered": 2}]
+    assert load(2) == in_process
+
+
+def test_pages_commit_in_groups_and_a_failed_write_rolls_back_to_the_last_commit(platform, monkeypatch):
+    from assets.ingestion.landing import process
+    from assets.ingestion.specs import CRM_CONTACTS
+    from resources.pii import PiiVault
+
+    p = platform
+    cipher = PiiVault().cipher("t001")
+    with p.session("t001", read_only=False) as s:
+        batch = store.start_batch(s, CRM_CONTACTS, BUSINESS_DATE, kind="pull", replace_partition=True)
+        ctx = store.landing_context(s, cipher, batch)
+
+        def page(i: int):
+            return process(CRM_CONTACTS, [_contact(i, 1)], [f"id=C{i}"], ctx)
+
+        def committed() -> tuple:
+            with p.session("t001", read_only=False) as reader:  # another connection: committed rows only
+                return (reader.scalar("select count(*) from ods.crm_contacts"),
+                        reader.rows(f"select cursor, received from {store.BATCHES}")[0])
+
+        with pytest.raises(RuntimeError, match="source down"):
+            with store.PageWriter(s, batch, cipher, commit_rows=2) as writer:
+                writer.write(page(1), next_cursor="after-1")
+                writer.write(page(2), next_cursor="after-2")  # the group commits
+                writer.write(page(3), next_cursor="after-3")
+                raise RuntimeError("source down")  # the source fails: page 3 is kept
+        assert committed() == (3, ("after-3", 3))
+
+        insert = s.insert
+        monkeypatch.setattr(s, "insert", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            with store.PageWriter(s, batch, cipher, commit_rows=10) as writer:
+                monkeypatch.setattr(s, "insert", insert)
+                writer.write(page(4), next_cursor="after-4")
+                monkeypatch.setattr(s, "insert", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+                writer.write(page(5), next_cursor="after-5")  # writing fails: pages 4-5 roll back
+        assert committed() == (3, ("after-3", 3))
+        assert (batch.received, batch.cursor) == (3, "after-3")

@@ -1,0 +1,229 @@
+"""Fast paths of ODS landing agree with the plain ways they stand in for, on the edge cases."""
+import csv
+import io
+import ipaddress
+import json
+import math
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from assets.ingestion import files, landing
+from assets.ingestion.landing import LandingContext, process
+from assets.ingestion.specs import CRM_CONTACTS, EVENTS, FILE_CONTACTS
+from fincdp import pii
+from fincdp.pii import LocalKeyFileProvider, TenantCipher
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    cipher = TenantCipher.for_tenant("t001", LocalKeyFileProvider(tmp_path))
+    return LandingContext("t001", frozenset({"hx_sh"}), "Asia/Shanghai", cipher, date(2026, 11, 25), "b1",
+                          datetime(2026, 11, 26, tzinfo=timezone.utc))
+
+
+def outcome(fn, *args):
+    try:
+        return "ok", fn(*args)
+    except Exception as exc:  # noqa: BLE001 - comparing how both ways fail
+        return type(exc).__name__, str(exc)
+
+
+# --- JSON text of objects, column by column ---------------------------------------------------------
+
+ODD_VALUES = [None, True, False, 0, -7, 2**70, 1.5, 1e16, -0.0, float("nan"), float("inf"), "", "plain",
+              '引号"和\\反斜杠', "ctl\x01\n\t\x7f", "%s %d %%", "\u2028", [1, "a", None], {"b": 1, "a": [2]}, {},
+              Decimal("1.10"), datetime(2026, 11, 25, 10, tzinfo=timezone.utc), date(2026, 1, 1)]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_json_objects_write_what_json_dumps_writes(value):
+    objects = [{"b": value, "a": "x", "%k": 1, 'q"uote': value}, {"a": value}, {}, {1: "int key", 2: value}]
+    expected = [json.dumps(o, ensure_ascii=False, sort_keys=True, default=str) for o in objects]
+    assert landing._json_objects(objects) == expected
+
+
+def test_json_objects_put_stand_ins_in_place_of_values():
+    objects = [{"mobile": "13812345678", "n": 1}, {"mobile": "13900000000", "n": 2}, {"n": 3, "mobile": None}]
+    clean = {"k": "tok:abc"}
+    stand_ins = {"mobile": ["tok:1", landing._Encoded(clean, json.dumps(clean)), None]}
+    assert landing._json_objects(objects, stand_ins) == [
+        json.dumps({"mobile": "tok:1", "n": 1}, sort_keys=True),
+        json.dumps({"mobile": clean, "n": 2}, sort_keys=True),
+        json.dumps({"mobile": None, "n": 3}, sort_keys=True)]
+
+
+# --- value conversions worked out once per distinct value -------------------------------------------
+
+TIMESTAMPS = ["2026-11-25T10:00:00+08:00", "2026-11-25T10:00:00Z", "2026-11-25T10:00:00", "2026-11-25 10:00:00",
+              "2026-11-25", "2026-11-25T10:00:00.123456-05:30", " 2026-11-25T10:00:00+08:00 ", "1988-07-01T12:00:00",
+              "yesterday", "2026-02-30T10:00:00", "2026-11-25T25:00:00", "20261125T100000"]
+
+
+def test_timestamps_parsed_once_per_text_match_the_per_row_parse(ctx):
+    spec = FILE_CONTACTS
+    records = [{"record_id": f"r{i}", "signed_up_at": TIMESTAMPS[i % len(TIMESTAMPS)], "_file": "f.csv"}
+               for i in range(3 * len(TIMESTAMPS))]
+    result = process(spec, records, [f"ref{i}" for i in range(len(records))], ctx)
+    landed = dict(zip(result.table.column("record_id").to_pylist(), result.table.column("signed_up_at").to_pylist()))
+    dead = {d.record_ref: (d.field, d.error_type, d.reason) for d in result.dead}
+    for i, record in enumerate(records):
+        expected = outcome(landing._to_timestamp, record["signed_up_at"], ctx)
+        if expected[0] == "ok":
+            assert landed[record["record_id"]] == expected[1]
+        else:
+            assert dead[f"ref{i}"] == ("signed_up_at", "invalid_type", f"field 'signed_up_at': {expected[1]}")
+    assert len(landed) + len(dead) == len(records)
+
+
+IPS = ["10.1.2.3", " 10.1.2.3 ", "255.255.255.255", "0.0.0.0", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5",
+       "1.2.3.04", "١.٢.٣.٤", "::1", "2001:DB8::1", "::ffff:10.1.2.3", "fe80::1%eth0", "1.2.3.4\n", "bad", ""]
+
+
+@pytest.mark.parametrize("text", IPS)
+def test_ipv4_fast_path_agrees_with_ipaddress(text):
+    expected = outcome(lambda t: (str(ipaddress.ip_address(str(t).strip())), None), text)
+    got = outcome(landing._normalize_pii, "ip", text)
+    assert got == expected if expected[0] == "ok" else got == ("InvalidValue", "not an IP address")
+
+
+class _Text(str):
+    """A str subclass: normalize_phone takes its general path for it."""
+
+
+@pytest.mark.parametrize("text", ["13812345678", "19912345678", "12812345678", "10012345678", "1381234567",
+                                  "138123456789", "１３８１２３４５６７８", "1٣812345678", "+8613812345678"])
+def test_bare_mobile_fast_path_agrees_with_the_general_path(text):
+    assert outcome(pii.normalize_phone, text) == outcome(pii.normalize_phone, _Text(text))
+
+
+def test_id_number_region_lookup_cached_per_region_and_year():
+    from stdnum.cn import ric
+
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    for region in ("110105", "130000", "999999", "710000"):
+        for year in ("1949", "1985", "2020"):
+            base = region + year + "0612" + "123"
+            number = base + "10X98765432"[sum(int(d) * w for d, w in zip(base, weights)) % 11]
+            try:
+                ric.get_birth_place(number)
+                expected = (number, None)
+            except Exception:
+                expected = (number, "region code unknown for the birth year")
+            assert pii.normalize_id_number(number) == expected
+
+
+# --- batches larger than a block ------------------------------------------------------------------
+
+def test_blocks_dedupe_and_dead_letter_across_the_whole_batch(ctx):
+    n = 3 * landing.BLOCK_ROWS + 5
+    records = [{"id": f"C{i}", "mobile": "13812345678", "updated_at": "2026-11-25T10:00:00+08:00"} for i in range(n)]
+    records[2] = {"id": "DUP", "title": "newer", "updated_at": "2026-11-25T12:00:00+08:00"}
+    records[n - 1] = {"id": "DUP", "title": "older", "updated_at": "2026-11-25T11:00:00+08:00"}
+    records[landing.BLOCK_ROWS + 1] = {"id": "BAD", "updated_at": "not a time"}
+    records[2 * landing.BLOCK_ROWS] = {"id": None, "updated_at": "2026-11-25T10:00:00+08:00"}
+    refs = [f"r{i}" for i in range(n)]
+    result = process(CRM_CONTACTS, records, refs, ctx)
+    assert result.received == n and result.duplicates == 1 and result.table.num_rows == n - 3
+    assert [(d.record_ref, d.field, d.error_type) for d in result.dead] == [
+        (f"r{landing.BLOCK_ROWS + 1}", "updated_at", "invalid_type"), (f"r{2 * landing.BLOCK_ROWS}", "id", "missing_field")]
+    rows = result.table.to_pylist()
+    assert [r["title"] for r in rows if r["_source_id"] == "DUP"] == ["newer"]
+    assert [r["_source_id"] for r in rows][:4] == ["C0", "C1", "DUP", "C3"]  # input order kept
+    assert len({r["mobile_token"] for r in rows if r["mobile_token"]}) == 1  # same value, same token
+    assert len({r["mobile_enc"] for r in rows if r["mobile_enc"]}) == n - 4  # never the same ciphertext
+    for row in rows[:3]:
+        assert row["_record_hash"] == ctx.cipher.record_hash(row["_raw"].encode())
+
+
+def test_event_payloads_are_written_once_and_match_json_dumps(ctx):
+    payloads = [{"page": "p", "mobile": "13812345678"}, {"b": 1, "a": "x"}, {"mobile": "bad"}, {}]
+    records = [{"event_id": f"e{i}", "tenant_id": "t001", "org_id": "hx_sh", "occurred_at": "2026-11-25T10:00:00Z",
+                "source": "web", "type": "web.view.page", "payload": p} for i, p in enumerate(payloads)]
+    rows = process(EVENTS, records, ["x"] * 4, ctx).table.to_pylist()
+    token = ctx.cipher.token("phone", "+8613812345678")
+    expected = [{"page": "p", "mobile": f"tok:{token}"}, {"b": 1, "a": "x"},
+                {"mobile": "inv:" + ctx.cipher.token("phone_raw", "bad")[:32]}, {}]
+    assert [r["payload"] for r in rows] == [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in expected]
+    for row, record, payload in zip(rows, records, expected):
+        assert row["_raw"] == json.dumps({**record, "payload": payload}, ensure_ascii=False, sort_keys=True)
+
+
+# --- reading files ----------------------------------------------------------------------------------
+
+JSON_LINES = ['{"a": 1}', "", "   ", "{bad", '{"a": NaN}', '{"big": 123456789012345678901234567890}',
+              '{"d": "\\ud800"}', "[1, 2]", "\u3000", '"text"', '{"e": 1, "e": 2}', '\ufeff{"bom": 1}',
+              '{"f": 1.0000000000000002, "g": -0.0, "h": 1E5, "i": 18446744073709551615}', '{"deep": [[[]]]}']
+
+
+@pytest.mark.parametrize("line", JSON_LINES)
+def test_fast_json_parse_agrees_with_json_loads(line):
+    expected, got = outcome(json.loads, line), outcome(files._loads, line)
+    assert repr(got) == repr(expected)
+
+
+def _dropped(tmp_path, name: str, data: bytes) -> files.DroppedFile:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return files.parse_file_name(path)
+
+
+def _plain_jsonl(path) -> list[tuple]:
+    out = []
+    with path.open(encoding="utf-8") as handle:  # what the loader read before: text mode, line by line
+        for index, line in enumerate(handle):
+            if not line.strip():
+                continue
+            try:
+                out.append((f"{path.name}:{index + 1}", {**json.loads(line), "_file": path.name}, None))
+            except ValueError as exc:
+                out.append((f"{path.name}:{index + 1}", line.rstrip("\n"), f"line is not valid JSON: {exc.msg}"))
+    return out
+
+
+@pytest.mark.parametrize("size, skip", [(1, 0), (2, 1), (3, 4), (50_000, 0)])
+def test_jsonl_chunks_read_as_text_mode_reads(tmp_path, size, skip):
+    text = '{"a": 1}\n\n  \n{bad\r\n{"b": 2}\r{"c": 3}\n\u3000\n{"d": 4}'
+    dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", text.encode())
+    chunks = list(files.read_chunks(dropped, size, skip=skip))
+    got = [(r.ref, r.record, r.parse_error) for c in chunks for r in files.chunk_records(c)]
+    assert got == _plain_jsonl(dropped.path)[skip:]
+    assert [c.size for c in chunks[:-1]] == [size] * (len(chunks) - 1)
+
+
+@pytest.mark.parametrize("size, skip", [(1, 0), (2, 1), (50_000, 3)])
+def test_csv_chunks_read_as_dict_reader_reads(tmp_path, size, skip):
+    text = 'record_id,name,mobile\r\nr1,"multi\nline",138\r\n\r\n\r\nr2,x\r\nr3,a,b,c,d\r\n"r4",y,"z""q"\r\n,,\r\n'
+    dropped = _dropped(tmp_path, "contacts_2026-11-25.csv", b"\xef\xbb\xbf" + text.encode())
+    with dropped.path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        expected = [(f"{dropped.name}:{reader.line_num}", {**row, "_file": dropped.name}) for row in reader]
+    got = [(r.ref, r.record) for c in files.read_chunks(dropped, size, skip=skip) for r in files.chunk_records(c)]
+    assert got == expected[skip:]
+
+
+def test_parquet_chunks_hold_exactly_their_size(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "contacts_2026-11-25.parquet"
+    pq.write_table(pa.table({"record_id": [f"r{i}" for i in range(25)]}), path, row_group_size=4)
+    chunks = list(files.read_chunks(files.parse_file_name(path), 7, skip=2))
+    assert [c.size for c in chunks] == [7, 7, 7, 2]
+    records = [r for c in chunks for r in files.chunk_records(c)]
+    assert [(r.ref, r.record["record_id"]) for r in records] == [
+        (f"{path.name}:row {i + 1}", f"r{i}") for i in range(2, 25)]
+
+
+def test_floats_keep_their_exact_value_through_the_fast_parse():
+    for text in ("0.1", "1e-320", "2.2250738585072014e-308", "1.7976931348623157e308", "123.456e-7"):
+        assert files._loads(f'{{"x": {text}}}')["x"] == json.loads(text)
+    assert math.isnan(files._loads('{"x": NaN}')["x"])
+    assert isinstance(files._loads('{"x": 12345678901234567890123}')["x"], int)
+
+
+def test_plain_csv_module_line_numbers_for_reference():
+    # csv.DictReader gives a record the line it ends on, after skipping blank rows.
+    reader = csv.DictReader(io.StringIO("a\n\n\nx\n"))
+    assert [(reader.line_num, row) for row in reader] == [(4, {"a": "x"})]
