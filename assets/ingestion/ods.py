@@ -72,6 +72,15 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def _land_pull(warehouse: Warehouse, pii: PiiVault, spec: EntitySpec, day: TenantDay,
+               pages: Callable[[str | None], Iterable[Page]], extra: dict) -> dg.MaterializeResult:
+    """One API pull of a partition into ODS, with the ledger's counts as metadata."""
+    with warehouse.session(day.tenant) as session:
+        batch = ingest_pages(session, pii.cipher(day.tenant.id), spec, day, pages)
+        return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
+            "batch_id": batch.batch_id, "resumed": batch.resumed, **extra}))
+
+
 # --- CRM ----------------------------------------------------------------------------------------
 
 def _crm_asset(spec: EntitySpec) -> dg.AssetsDefinition:
@@ -94,11 +103,8 @@ def _crm_asset(spec: EntitySpec) -> dg.AssetsDefinition:
                 yield page.records, [f"id={r.get('id')}" if isinstance(r, dict) else "?" for r in page.records], \
                     page.next_cursor
 
-        with warehouse.session(day.tenant) as session:
-            batch = ingest_pages(session, pii.cipher(day.tenant.id), spec, day, pages)
-            return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
-                "batch_id": batch.batch_id, "resumed": batch.resumed,
-                "window": f"{since.isoformat()} .. {before.isoformat()}"}))
+        return _land_pull(warehouse, pii, spec, day, pages,
+                          {"window": f"{since.isoformat()} .. {before.isoformat()}"})
 
     return _asset
 
@@ -136,12 +142,9 @@ def _wecom_asset(spec: EntitySpec) -> dg.AssetsDefinition:
         if source is None:
             return dg.MaterializeResult(metadata={"skipped": "tenant has no WeCom source"})
         client = wecom.client(source.base_url, source.corpid, source.corpsecret(), day.tenant.id)
-        with warehouse.session(day.tenant) as session:
-            batch = ingest_pages(session, pii.cipher(day.tenant.id), spec, day,
-                                 lambda cursor: _wecom_pages(spec, client, cursor))
-            # WeCom has no history API: a partition holds the snapshot taken when it ran.
-            return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
-                "batch_id": batch.batch_id, "resumed": batch.resumed, "snapshot": True}))
+        # WeCom has no history API: a partition holds the snapshot taken when it ran.
+        return _land_pull(warehouse, pii, spec, day, lambda cursor: _wecom_pages(spec, client, cursor),
+                          {"snapshot": True})
 
     return _asset
 
