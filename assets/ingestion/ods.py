@@ -18,7 +18,7 @@ from assets.ingestion import store
 from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_chunks, sha256_of
 from assets.ingestion.landing import DeadLetter, land_chunk, land_page, process, with_rejections
 from assets.ingestion.specs import (CRM_SPECS, EVENTS, FILE_CONTACTS, WECOM_CORP_TAGS, WECOM_DEPARTMENTS,
-                                    WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, _flatten_corp_tags)
+                                    WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, flatten_corp_tags)
 from assets.partitions import TenantDay, tenant_day, tenant_day_of
 from fincdp.pii import TenantCipher
 from resources.crm import CrmApi
@@ -47,11 +47,10 @@ def _metadata(session: WarehouseSession, spec: EntitySpec, day: TenantDay, extra
 
 
 def ingest_pages(session: WarehouseSession, cipher: TenantCipher, spec: EntitySpec, day: TenantDay,
-                 pages: Callable[[str | None], Iterable[Page]], *, kind: str = "pull", detail: str = "",
-                 replace_partition: bool = True, workers: int = PULL_WORKERS) -> store.Batch:
-    """Land every page of one pull; a previous unfinished pull of the partition resumes."""
-    batch = store.start_batch(session, spec, day.business_date, kind=kind, detail=detail,
-                              replace_partition=replace_partition)
+                 pages: Callable[[str | None], Iterable[Page]], *, workers: int = PULL_WORKERS) -> store.Batch:
+    """Land every page of one pull; a previous unfinished pull of the partition resumes, a fresh one
+    replaces the partition."""
+    batch = store.start_batch(session, spec, day.business_date, kind="pull", replace_partition=True)
     ctx = store.landing_context(session, cipher, batch)
     try:
         with store.PageWriter(session, batch, cipher) as writer:
@@ -119,7 +118,7 @@ def _wecom_pages(spec: EntitySpec, client, cursor: str | None) -> Iterator[Page]
         for chunk in _chunks(client.users(), 1000):
             yield chunk, [f"userid={u.get('userid')}" for u in chunk], None
     elif spec is WECOM_CORP_TAGS:
-        tags = [tag for group in client.corp_tags() for tag in _flatten_corp_tags(group)]
+        tags = [tag for group in client.corp_tags() for tag in flatten_corp_tags(group)]
         yield tags, [f"tag id={t.get('id')} group={t.get('group_id')}" for t in tags], None
     elif spec is WECOM_EXTERNAL_CONTACTS:
         # Sorted: a resume cursor is only valid for the same member list in the same order.

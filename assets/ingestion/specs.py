@@ -141,7 +141,8 @@ WECOM_EXTERNAL_CONTACTS = EntitySpec(
     description="Customers (external contacts) and the member following each (daily snapshot).")
 
 
-def _flatten_corp_tags(group: dict) -> list[dict]:
+def flatten_corp_tags(group: dict) -> list[dict]:
+    """One record per tag of a get_corp_tag_list group, carrying the group's fields."""
     return [{"group_id": group.get("group_id"), "group_name": group.get("group_name"),
              "group_deleted": group.get("deleted"), **tag} for tag in group.get("tag") or [{}]]
 

@@ -2,6 +2,7 @@
 deletes disappear downstream, and the snapshots keep the history (delete closes, restore reopens)."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import dagster as dg
@@ -34,7 +35,7 @@ def test_changes_and_deletes_flow_to_ads_and_snapshots_keep_history(platform):
     p = platform
     write_tenant_data(p.data_dir, "t001", contacts=[contact(1, DAY1), contact(2, DAY1), contact(3, DAY1)])
     (p.data_dir / "t001" / "crm" / "enterprises.jsonl").write_text(
-        "".join(__import__("json").dumps(e, ensure_ascii=False) + "\n" for e in (enterprise(1, DAY1), enterprise(2, DAY1))))
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in (enterprise(1, DAY1), enterprise(2, DAY1))))
     p.start_sources()
     crm = p.sources.crm
     with dg.instance_for_test() as instance:
