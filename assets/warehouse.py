@@ -11,7 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from assets.partitions import tenant_day, tenant_day_of
 from resources.dbt import dbt_project, dbt_vars
-from resources.warehouse import Warehouse, WarehouseSession
+from resources.warehouse import ReadSession, Warehouse
 
 dbt_project.prepare_if_dev()
 
@@ -37,7 +37,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, war
     variables = json.dumps(dbt_vars(day.tenant, day.business_date))
     # Collected first: on DuckDB the dbt process holds the tenant's file until it ends.
     events = list(dbt.cli(["build", "--vars", variables], context=context).stream())
-    with warehouse.session(day.tenant, read_only=True) as session:
+    with warehouse.query(day.tenant) as session:
         for event in events:
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
@@ -45,7 +45,7 @@ def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, war
             yield event
 
 
-def _row_counts(session: WarehouseSession, key: dg.AssetKey, business_date) -> dict:
+def _row_counts(session: ReadSession, key: dg.AssetKey, business_date) -> dict:
     """Row counts we read ourselves, the same way on every engine (the MySQL adapter reports none)."""
     table = ".".join(key.path)
     if len(key.path) != 2 or not session.table_exists(table):

@@ -15,19 +15,25 @@ from resources.pii import PiiVault
 from resources.warehouse import Warehouse
 from resources.wecom import WeComApi
 
-defs = dg.Definitions(
-    assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
-    asset_checks=QUALITY_CHECKS,  # quality/rules.yaml: blocking per tenant and business date
-    jobs=[daily_job, file_ingest_job],
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources={
-        "crm": CrmApi(),
-        "wecom": WeComApi(),
-        "warehouse": Warehouse(engine=warehouse_engine()),
-        "pii": PiiVault(),
-        "dbt": dbt_resource(),
-    },
-    # DuckDB allows one writing process per tenant file: a run's steps execute in its own process.
-    executor=dg.in_process_executor,
-)
+def build_definitions() -> dg.Definitions:
+    """The Definitions for the warehouse engine FINCDP_WAREHOUSE names (duckdb by default)."""
+    engine = warehouse_engine()
+    return dg.Definitions(
+        assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
+        asset_checks=QUALITY_CHECKS,  # quality/rules.yaml: blocking per tenant and business date
+        jobs=[daily_job, file_ingest_job],
+        schedules=SCHEDULES,
+        sensors=SENSORS,
+        resources={
+            "crm": CrmApi(),
+            "wecom": WeComApi(),
+            "warehouse": Warehouse(engine=engine),
+            "pii": PiiVault(),
+            "dbt": dbt_resource(),
+        },
+        # DuckDB allows one writing process per tenant file: a run's steps execute in its own process.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

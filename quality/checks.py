@@ -78,7 +78,7 @@ def quality_check(ruleset: RuleSet, table: TableRules) -> dg.AssetChecksDefiniti
             # Nothing landed for this tenant yet: the table is absent, as the suite reports it.
             outcome = absent_table(ruleset, table, day.tenant, business_date)
         else:
-            with warehouse.session(day.tenant, read_only=True) as session:
+            with warehouse.query(day.tenant) as session:
                 outcome = validate_table(session, ruleset, table, day.tenant, business_date, now=now)
         result = check_result(outcome)
         if not outcome.passed:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from fincdp.tenants import Tenant
 from quality.rules import Rule, RuleSet, TableRules, covered_until
-from resources.warehouse import WarehouseSession
+from resources.warehouse import ReadSession
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -94,7 +94,7 @@ def _plain_arrow(data: pa.Table) -> pa.Table:
     return pa.table(columns, names=data.column_names)
 
 
-def read_rows(session: WarehouseSession, table: TableRules, columns: list[str], business_date: date | None
+def read_rows(session: ReadSession, table: TableRules, columns: list[str], business_date: date | None
               ) -> "pd.DataFrame":
     cols = ", ".join(f'"{c}"' for c in columns)
     sql, params = f"select {cols} from {table.table}", []
@@ -228,7 +228,7 @@ def absent_table(ruleset: RuleSet, table: TableRules, tenant: Tenant, business_d
     return TableOutcome(table, tenant.id, business_date, 0, outcomes, note=f"{table.table} does not exist")
 
 
-def validate_table(session: WarehouseSession, ruleset: RuleSet, table: TableRules, tenant: Tenant,
+def validate_table(session: ReadSession, ruleset: RuleSet, table: TableRules, tenant: Tenant,
                    business_date: date | None, *, now: datetime | None = None) -> TableOutcome:
     """Run the table's suite on the tenant's rows of the business date (or the whole table)."""
     now = now or datetime.now(timezone.utc)

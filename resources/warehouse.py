@@ -1,8 +1,11 @@
 """The warehouse as Python assets see it: one session per tenant, isolated by storage.
 
-DuckDB (the embedded default) keeps each tenant in its own database file, which is both the
-isolation boundary and the unit of DuckDB's single-writer lock. Sessions are short: they open the
-tenant's file, do one unit of work and close it, waiting (bounded) while another process writes.
+Every tenant has its own DuckDB file, which is both the isolation boundary and the unit of DuckDB's
+single-writer lock. It is the landing store of ODS on every engine (rows, ledger, dead letters and
+cursors in one transaction) and, on the embedded default, the whole warehouse. With
+FINCDP_WAREHOUSE=mysql|clickhouse, ODS partitions are published from it to the engine, where dbt
+builds the layers (resources/warehouse_engines.py). Sessions are short: they open the tenant's file,
+do one unit of work and close it, waiting (bounded) while another process writes.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from fincdp.tenants import Tenant
+from resources.warehouse_engines import EngineSession, engine_session
 
 LAYERS = ("ods", "dwd", "dwm", "dws", "ads")
 
@@ -96,7 +100,7 @@ class WarehouseSession:
         return row[0][0] if row else None
 
     def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).to_arrow_table()
+        return self.con.sql(sql, params=params or None).to_arrow_table()
 
     def table_exists(self, table: str) -> bool:
         schema, name = table.split(".")
@@ -155,6 +159,32 @@ class WarehouseSession:
         return data.num_rows
 
 
+def ods_tables(landing: WarehouseSession) -> list[str]:
+    """The landing store's ODS tables: those partitioned by business date (not its ledger tables)."""
+    return [f"ods.{name}" for (name,) in landing.rows(
+        "select table_name from information_schema.columns where table_schema = 'ods' "
+        "and column_name = '_business_date' order by table_name")]
+
+
+def publish_ods(landing: WarehouseSession, target: EngineSession, *, tables: list[str] | None = None,
+                business_date=None) -> dict[str, int]:
+    """Publish ODS partitions from a tenant's landing store to an engine: one business date, or all
+    the store holds (e.g. when a tenant moves to MySQL). Empty tables are created, for dbt's sources.
+    Returns the rows published per table."""
+    published = {}
+    for table in tables or ods_tables(landing):
+        target.ensure_table(table, landing.arrow(f"select * from {table} limit 0").schema)
+        dates = [business_date] if business_date is not None else [
+            d for (d,) in landing.rows(f"select distinct _business_date from {table} order by 1")]
+        published[table] = sum(target.publish(table, d, landing.arrow(
+            f"select * from {table} where _business_date = ?", [d])) for d in dates)
+    return published
+
+
+# What read-only code (quality checks, row counts) gets: the same read methods on every engine.
+ReadSession = WarehouseSession | EngineSession
+
+
 class Warehouse(dg.ConfigurableResource):
     """Opens tenant sessions on the configured engine."""
 
@@ -163,9 +193,7 @@ class Warehouse(dg.ConfigurableResource):
 
     @contextmanager
     def session(self, tenant: Tenant, *, read_only: bool = False) -> Iterator[WarehouseSession]:
-        if self.engine != "duckdb":
-            raise NotImplementedError(f"warehouse engine {self.engine!r} is not available for Python "
-                                      "assets yet; set FINCDP_WAREHOUSE=duckdb")
+        """The tenant's DuckDB file: ODS landing store on every engine, the warehouse on DuckDB."""
         path = tenant.duckdb_path
         if read_only and not path.exists():
             raise FileNotFoundError(f"tenant {tenant.id!r} has no warehouse yet at {path}")
@@ -178,6 +206,25 @@ class Warehouse(dg.ConfigurableResource):
             yield WarehouseSession(tenant, con)
         finally:
             con.close()
+
+    @contextmanager
+    def query(self, tenant: Tenant) -> Iterator[ReadSession]:
+        """Read access to the tenant's warehouse tables (`layer.table`) on the configured engine."""
+        if self.engine == "duckdb":
+            with self.session(tenant, read_only=True) as session:
+                yield session
+        else:
+            with engine_session(self.engine, tenant) as session:
+                yield session
+
+    def publish(self, landing: WarehouseSession, table: str, business_date) -> dict:
+        """Publish one landed ODS partition to the engine, replacing what it held (DuckDB: nothing to
+        do, the landing store is the warehouse). Returns metadata for the materialization."""
+        if self.engine == "duckdb" or not landing.table_exists(table):
+            return {}
+        with engine_session(self.engine, landing.tenant) as target:
+            rows = publish_ods(landing, target, tables=[table], business_date=business_date)
+            return {"published_to": f"{self.engine}:{target.prefix}{table}", "published_rows": rows[table]}
 
     def _connect(self, path: str, read_only: bool, tenant_id: str) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s

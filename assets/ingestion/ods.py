@@ -76,8 +76,9 @@ def _land_pull(warehouse: Warehouse, pii: PiiVault, spec: EntitySpec, day: Tenan
     """One API pull of a partition into ODS, with the ledger's counts as metadata."""
     with warehouse.session(day.tenant) as session:
         batch = ingest_pages(session, pii.cipher(day.tenant.id), spec, day, pages)
+        published = warehouse.publish(session, spec.table, day.business_date)
         return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
-            "batch_id": batch.batch_id, "resumed": batch.resumed, **extra}))
+            "batch_id": batch.batch_id, "resumed": batch.resumed, **extra, **published}))
 
 
 # --- CRM ----------------------------------------------------------------------------------------
@@ -321,8 +322,9 @@ def _file_asset(spec: EntitySpec) -> dg.AssetsDefinition:
                     context.log.error(f"tenant {day.tenant.id}: file {dropped.name} was rejected; see "
                                       f"{store.DEAD_LETTERS}")
                 results.append(result)
+            published = warehouse.publish(session, spec.table, day.business_date)
             return dg.MaterializeResult(metadata=_metadata(session, spec, day, {
-                "files": dg.MetadataValue.json(results)}))
+                "files": dg.MetadataValue.json(results), **published}))
 
     return _asset
 
