@@ -1,8 +1,8 @@
 {#- History of CRM enterprises: a change adds a version, a delete closes the current one
-    (hard_deletes='new_record' writes the deletion), a restore opens a new one. This history holds
+    (snapshot_deletes(): on DuckDB also a deletion row), a restore opens a new one. This history holds
     personal data (legal representatives): erasure must reach it. -#}
 {% snapshot snp_crm__enterprises %}
-{{ config(unique_key='enterprise_id', strategy='check', check_cols='all', hard_deletes='new_record') }}
+{{ config(unique_key='enterprise_id', strategy='check', check_cols='all', **snapshot_deletes()) }}
 
 select
     enterprise_id,

@@ -4,7 +4,8 @@ through the isolated dbt 1.7 environment), and the quality gates read the engine
 
 - ODS -> ADS counts reconcile on the engine;
 - an upstream change lands in ADS on the next day's run, a deleted enterprise disappears;
-- re-running a day publishes the same rows again, never twice;
+- re-running a day publishes the same rows again, never twice, and adds no snapshot history;
+- the enterprise snapshot closes a deleted enterprise's row and opens a new one on its restore;
 - a blocking quality failure in one tenant stops that tenant's models only.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.integration.test_ods_assets import write_tenant_data
 from tests.support.fixtures import require_dbt_mysql
 
 pytestmark = pytest.mark.e2e
-DAY1, DAY2 = date(2026, 11, 24), date(2026, 11, 25)
+DAY1, DAY2, DAY3 = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25)
 TENANTS = ("t001", "t002")
 
 
@@ -139,6 +140,9 @@ def test_the_daily_job_on_the_engine_for_two_tenants(engine, platform):
             assert {r[0] for r in s.rows("select enterprise_id from ads.ads_enterprise_360")} == {"E1"}
             assert s.scalar("select count(*) from ads.ads_person_360") == 4
             assert s.scalar("select count(*) from snapshots.snp_crm__contacts where contact_id = 'C1'") == 2
+            # The deleted enterprise's row is closed; none of its versions is current.
+            assert s.scalar("select count(*) from snapshots.snp_crm__enterprises "
+                            "where enterprise_id = 'E2' and dbt_valid_to is null") == 0
             ods_rows = s.scalar("select count(*) from ods.crm_contacts where _business_date = ?", [DAY2])
             history = s.scalar("select count(*) from snapshots.snp_crm__contacts")
 
@@ -147,6 +151,14 @@ def test_the_daily_job_on_the_engine_for_two_tenants(engine, platform):
             assert s.scalar("select count(*) from ods.crm_contacts where _business_date = ?", [DAY2]) == ods_rows == 2  # C1 and C4
             assert s.scalar("select count(*) from snapshots.snp_crm__contacts") == history
             assert s.scalar("select count(*) from ads.ads_person_360") == 4
+        # Day 3: the enterprise is restored.
+        crm.upsert("hx-crm", "enterprises", enterprise(2, DAY3, deleted=False))
+        assert run(defs, "t001", DAY3, instance).success
+        with warehouse.query(t001) as s:
+            assert {r[0] for r in s.rows("select enterprise_id from ads.ads_enterprise_360")} == {"E1", "E2"}
+            # E2: its first version closed by the delete, a current one since the restore.
+            assert s.rows("select dbt_valid_to is null from snapshots.snp_crm__enterprises "
+                          "where enterprise_id = 'E2' order by dbt_valid_from") in ([(0,), (1,)], [(False,), (True,)])
         with warehouse.query(t002) as s:  # t001's days never touched t002's databases
             assert s.scalar("select count(*) from ods.crm_contacts") == 3
             assert not s.table_exists("ads.ads_person_360")
