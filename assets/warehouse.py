@@ -4,7 +4,7 @@ dbt sources carry the ODS asset keys (["ods", table]); models are keyed [layer, 
 lineage graph runs unbroken from each source API to each ADS table.
 """
 import json
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
@@ -29,10 +29,27 @@ class LayerTranslator(DagsterDbtTranslator):
         return spec  # sources keep ["ods", table]
 
 
+TRANSLATOR = LayerTranslator(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# Two dbt steps, so that the rules-file checks on DWD (quality/) run between them: a blocking DWD
+# failure stops DWM, DWS and ADS for that tenant and date, as a blocking ODS failure stops DWD.
+DWD_SELECTION = "path:models/dwd path:snapshots"
+MARTS_SELECTION = "path:models/dwm path:models/dws path:models/ads"
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, partitions_def=tenant_day,
-            dagster_dbt_translator=LayerTranslator(DagsterDbtTranslatorSettings(enable_asset_checks=True)),
-            name="warehouse_models")
-def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+            dagster_dbt_translator=TRANSLATOR, select=DWD_SELECTION, name="warehouse_dwd")
+def warehouse_dwd(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    yield from _dbt_build(context, dbt, warehouse)
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, partitions_def=tenant_day,
+            dagster_dbt_translator=TRANSLATOR, select=MARTS_SELECTION, name="warehouse_marts")
+def warehouse_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    yield from _dbt_build(context, dbt, warehouse)
+
+
+def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator:
+    """`dbt build` of the step's models for the run's tenant and date, with row counts read afterwards."""
     day = tenant_day_of(context)
     variables = json.dumps(dbt_vars(day.tenant, day.business_date))
     # Collected first: on DuckDB the dbt process holds the tenant's file until it ends.
@@ -57,4 +74,4 @@ def _row_counts(session: ReadSession, key: dg.AssetKey, business_date) -> dict:
     return counts
 
 
-ASSETS = [warehouse_models]
+ASSETS = [warehouse_dwd, warehouse_marts]

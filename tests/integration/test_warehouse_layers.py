@@ -64,3 +64,32 @@ def test_changes_and_deletes_flow_to_ads_and_snapshots_keep_history(platform):
             current = s.rows("select dbt_is_deleted from snapshots.snp_crm__enterprises "
                              "where enterprise_id = 'E2' and dbt_valid_to is null")
             assert current == [("False",)]
+
+
+def test_a_blocking_dwd_rule_holds_back_dwm_dws_and_ads(platform):
+    """DWD is its own dbt step: its rules-file checks run before the marts step and stop it."""
+    from orchestration.definitions import build_definitions
+    from quality.checks import quality_check
+    from quality.rules import parse_rules
+
+    rules = parse_rules("""
+tables:
+  dwd.dwd_crm__contacts:
+    key: contact_id
+    rules:
+      - {name: title_known, kind: enum, column: title, values: [经理], severity: block}
+""")
+    write_tenant_data(platform.data_dir, "t001", contacts=[contact(1, DAY1), contact(2, DAY1, title="董事长")])
+    platform.start_sources()
+    base = build_definitions()
+    defs = dg.Definitions(assets=base.assets, asset_checks=[quality_check(rules, rules.table("dwd.dwd_crm__contacts"))],
+                          jobs=base.jobs, resources=base.resources, executor=base.executor)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("fincdp_daily").execute_in_process(
+            partition_key=partition_key("t001", DAY1), instance=instance, raise_on_error=False)
+    assert not result.success
+    [failed] = [e for e in result.get_asset_check_evaluations() if not e.passed and e.blocking]
+    assert failed.asset_key == dg.AssetKey(["dwd", "dwd_crm__contacts"])
+    assert failed.metadata["sample_keys"].value == {"title_known": ["C2"]}
+    built = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
+    assert {"ods", "dwd"} <= built and not built & {"dwm", "dws", "ads"}
