@@ -84,11 +84,17 @@ def _cmd_instance_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tenant_session(tenant_id: str, *, read_only: bool = False):
-    from fincdp.tenants import current_tenants
+def _warehouse():
+    from resources.dbt import warehouse_engine
     from resources.warehouse import Warehouse
 
-    return Warehouse().session(current_tenants().get(tenant_id), read_only=read_only)
+    return Warehouse(engine=warehouse_engine())
+
+
+def _tenant_session(tenant_id: str, *, read_only: bool = False):
+    from fincdp.tenants import current_tenants
+
+    return _warehouse().session(current_tenants().get(tenant_id), read_only=read_only)
 
 
 def _cmd_dead_letters_list(args: argparse.Namespace) -> int:
@@ -113,17 +119,38 @@ def _cmd_dead_letters_replay(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from assets.ingestion.replay import replay_dead_letters
+    from assets.ingestion.specs import spec_for
     from resources.pii import PiiVault
 
     with _tenant_session(args.tenant) as session:
         results = replay_dead_letters(session, PiiVault().cipher(args.tenant), args.date,
                                       source=args.source, entity=args.entity)
+        for r in results:  # the warehouse engine gets the replayed partition too
+            if r["landed"]:
+                _warehouse().publish(session, spec_for(r["source"], r["entity"]).table, args.date)
     if not results:
         print(f"no open dead letters to replay for {args.tenant} on {args.date}")
     else:
         print(tabulate([[r["source"] + "." + r["entity"], r["replayed"], r["landed"], r["still_failing"],
                          r["batch_id"]] for r in results],
                        headers=["table", "replayed", "landed", "still failing", "batch"], tablefmt="github"))
+    return 0
+
+
+def _cmd_warehouse_publish(args: argparse.Namespace) -> int:
+    from fincdp.tenants import current_tenants
+    from resources.warehouse import publish_ods
+    from resources.warehouse_engines import engine_session
+
+    warehouse = _warehouse()
+    if warehouse.engine == "duckdb":
+        print("FINCDP_WAREHOUSE is duckdb: the landing store is the warehouse, nothing to publish")
+        return 2
+    tenant = current_tenants().get(args.tenant)
+    with warehouse.session(tenant, read_only=True) as landing, engine_session(warehouse.engine, tenant) as target:
+        published = publish_ods(landing, target, business_date=args.date)
+    for table, rows in published.items():
+        print(f"{warehouse.engine}:{target.prefix}{table}  {rows} rows")
     return 0
 
 
@@ -186,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--source")
     replay.add_argument("--entity")
     replay.set_defaults(func=_cmd_dead_letters_replay)
+    wh = commands.add_parser("warehouse", help="the warehouse engine (FINCDP_WAREHOUSE)").add_subparsers(
+        dest="warehouse_command", required=True)
+    publish = wh.add_parser("publish", help="publish a tenant's ODS from its landing store to the engine "
+                                            "(every date, or one), e.g. after moving it to MySQL")
+    publish.add_argument("--tenant", required=True)
+    publish.add_argument("--date", type=_date, default=None, help="one business date (default: all)")
+    publish.set_defaults(func=_cmd_warehouse_publish)
+
     bench = commands.add_parser("bench", help="benchmarks (figures go to docs/benchmarks.md)").add_subparsers(
         dest="bench_command", required=True)
     ingest = bench.add_parser("ingest", help="ODS ingestion throughput against same-run baselines")

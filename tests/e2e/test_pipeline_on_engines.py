@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from assets.partitions import partition_key
+from fincdp.cli import main
 from resources.warehouse import Warehouse
 from tests.integration.test_ods_assets import write_tenant_data
 from tests.support.fixtures import require_dbt_mysql
@@ -78,7 +79,7 @@ def engine(request, platform, monkeypatch):
     drop_databases(request.param, server)
     from orchestration.definitions import build_definitions
 
-    return request.param, build_definitions()
+    return request.param, build_definitions(), server
 
 
 def run(defs, tenant: str, day: date, instance):
@@ -87,7 +88,7 @@ def run(defs, tenant: str, day: date, instance):
 
 
 def test_the_daily_job_on_the_engine_for_two_tenants(engine, platform):
-    name, defs = engine
+    name, defs, server = engine
     p = platform
     for tenant in TENANTS:
         write_tenant_data(p.data_dir, tenant, contacts=[contact(1, DAY1), contact(2, DAY1), contact(3, DAY1)])
@@ -162,3 +163,10 @@ def test_the_daily_job_on_the_engine_for_two_tenants(engine, platform):
         with warehouse.query(t002) as s:  # t001's days never touched t002's databases
             assert s.scalar("select count(*) from ods.crm_contacts") == 3
             assert not s.table_exists("ads.ads_person_360")
+
+    # A tenant's ODS can be published again from its landing store, e.g. onto a new server.
+    drop_databases(name, server)
+    assert main(["warehouse", "publish", "--tenant", "t002"]) == 0
+    with warehouse.query(t002) as s:
+        assert s.scalar("select count(*) from ods.crm_contacts") == 3
+        assert s.scalar("select count(*) from ods.crm_opportunities where _business_date = ?", [DAY1]) == 1
