@@ -93,6 +93,10 @@ class Tenant(_Strict):
     sources: Sources = Sources()
     quota: Quota = Quota()
     retention_days: Annotated[int, Field(ge=1, le=36500)]
+    # OneID: per identifier type overrides of fincdp.oneid.rules.DEFAULT_RULES, e.g.
+    # {phone: {max_records: 3}}, and the match probability at which a probabilistic pair merges.
+    oneid_merge_rules: dict[str, dict] = {}
+    oneid_confidence_threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
 
     @field_validator("timezone")
     @classmethod
@@ -100,6 +104,21 @@ class Tenant(_Strict):
         from zoneinfo import ZoneInfo
         ZoneInfo(value)  # raises for an unknown zone
         return value
+
+    @model_validator(mode="after")
+    def _valid_oneid_rules(self) -> "Tenant":
+        try:
+            self.merge_rules()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"][1:])  # identifiers.<type>.<field> -> <type>.<field>
+            raise ValueError(f"oneid_merge_rules.{where}: {first['msg']}") from None
+        return self
+
+    def merge_rules(self):
+        from fincdp.oneid.rules import MergeRules
+
+        return MergeRules.with_overrides(self.oneid_merge_rules, threshold=self.oneid_confidence_threshold)
 
     @property
     def duckdb_path(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.ingestion.ods import ASSETS as INGESTION_ASSETS
+from assets.oneid import ASSETS as ONEID_ASSETS
 from assets.warehouse import ASSETS as WAREHOUSE_ASSETS
 from orchestration.jobs import daily_job, file_ingest_job
 from orchestration.schedules import SCHEDULES
@@ -19,7 +20,7 @@ def build_definitions() -> dg.Definitions:
     """The Definitions for the warehouse engine FINCDP_WAREHOUSE names (duckdb by default)."""
     engine = warehouse_engine()
     return dg.Definitions(
-        assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS],
+        assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *ONEID_ASSETS],
         asset_checks=QUALITY_CHECKS,  # quality/rules.yaml: blocking per tenant and business date
         jobs=[daily_job, file_ingest_job],
         schedules=SCHEDULES,

@@ -20,7 +20,7 @@ import pyarrow as pa
 from fincdp.tenants import Tenant
 from resources.warehouse_engines import EngineSession, engine_session
 
-LAYERS = ("ods", "dwd", "dwm", "dws", "ads")
+LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads")
 
 
 class WarehouseLockTimeout(RuntimeError):
@@ -147,6 +147,21 @@ class WarehouseSession:
         finally:
             self.con.unregister("_fincdp_ids")
 
+    def replace_table(self, table: str, data: pa.Table) -> int:
+        """Make `table` hold exactly `data` (one transaction: readers see the old rows or the new)."""
+        self.con.register("_fincdp_replace", data)
+        try:
+            self.con.execute("begin transaction")
+            self.con.execute(f"create or replace table {table} as select * from _fincdp_replace")
+            self.con.execute("commit")
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        finally:
+            self.con.unregister("_fincdp_replace")
+        self._columns.pop(table, None)
+        return data.num_rows
+
     def insert(self, table: str, data: pa.Table) -> int:
         if data.num_rows == 0:
             return 0
@@ -212,6 +227,17 @@ class Warehouse(dg.ConfigurableResource):
         """Read access to the tenant's warehouse tables (`layer.table`) on the configured engine."""
         if self.engine == "duckdb":
             with self.session(tenant, read_only=True) as session:
+                yield session
+        else:
+            with engine_session(self.engine, tenant) as session:
+                yield session
+
+    @contextmanager
+    def writer(self, tenant: Tenant) -> Iterator["WarehouseSession | EngineSession"]:
+        """Read and replace whole tables of the tenant's warehouse (`layer.table`) on the configured
+        engine: what Python assets between dbt layers (OneID) write."""
+        if self.engine == "duckdb":
+            with self.session(tenant) as session:
                 yield session
         else:
             with engine_session(self.engine, tenant) as session:

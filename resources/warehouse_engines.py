@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from fincdp.tenants import Tenant
 
-LAYERS = ("ods", "dwd", "dwm", "dws", "ads", "snapshots")
+LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads", "snapshots")
 PARTITION_COLUMN = "_business_date"   # every ODS table's tenant-day partition
 INSERT_ROWS = 2_000                   # rows per MySQL INSERT statement
 
@@ -114,6 +114,10 @@ class EngineSession:
 
     def publish(self, table: str, business_date: datetime.date, data: pa.Table) -> int:
         """Make the engine's partition of `table` for business_date hold exactly `data`."""
+        raise NotImplementedError
+
+    def replace_table(self, table: str, data: pa.Table) -> int:
+        """Make `table` hold exactly `data`, swapped in whole (readers never see it half written)."""
         raise NotImplementedError
 
     def _native_rows(self, sql: str) -> list[tuple]:
@@ -206,16 +210,37 @@ class MySqlSession(EngineSession):
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(f"delete from {target} where `{PARTITION_COLUMN}` = %s", [business_date])
-                names = ", ".join(f"`{n}`" for n in data.column_names)
-                insert = f"insert into {target} ({names}) values ({', '.join(['%s'] * data.num_columns)})"
-                for batch in data.to_batches(INSERT_ROWS):
-                    cursor.executemany(insert, [[_mysql_value(v) for v in row.values()]
-                                                for row in batch.to_pylist()])
+                self._insert(cursor, target, data)
             self.connection.commit()
         except BaseException:
             self.connection.rollback()
             raise
         return data.num_rows
+
+    def replace_table(self, table: str, data: pa.Table) -> int:
+        database, name = self._split(table)
+        target, fresh, old = (f"`{database}`.`{n}`" for n in (name, f"{name}__new", f"{name}__old"))
+        columns = ", ".join(f"`{f.name}` {_mysql_type(f.type)}" for f in data.schema)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"create database if not exists `{database}` character set utf8mb4")
+            cursor.execute(f"drop table if exists {fresh}, {old}")
+            cursor.execute(f"create table {fresh} ({columns}) engine = InnoDB default charset = utf8mb4")
+            self.connection.begin()
+            self._insert(cursor, fresh, data)
+            self.connection.commit()
+            if self.table_exists(table):  # one RENAME is atomic: readers see the old table or the new
+                cursor.execute(f"rename table {target} to {old}, {fresh} to {target}")
+                cursor.execute(f"drop table {old}")
+            else:
+                cursor.execute(f"rename table {fresh} to {target}")
+        return data.num_rows
+
+    @staticmethod
+    def _insert(cursor, target: str, data: pa.Table) -> None:
+        names = ", ".join(f"`{n}`" for n in data.column_names)
+        insert = f"insert into {target} ({names}) values ({', '.join(['%s'] * data.num_columns)})"
+        for batch in data.to_batches(INSERT_ROWS):
+            cursor.executemany(insert, [[_mysql_value(v) for v in row.values()] for row in batch.to_pylist()])
 
 
 # --- ClickHouse ---------------------------------------------------------------------------------
@@ -282,6 +307,23 @@ class ClickHouseSession(EngineSession):
             self.client.command(f"alter table {target} replace partition {partition} from {staging}")
         finally:
             self.client.command(f"drop table if exists {staging}")
+        return data.num_rows
+
+
+    def replace_table(self, table: str, data: pa.Table) -> int:
+        database, name = self._split(table)
+        target, fresh = f"`{database}`.`{name}`", f"`{database}`.`{name}__new`"
+        columns = ", ".join(f"`{f.name}` {_clickhouse_type(f.type)}" for f in data.schema)
+        self.client.command(f"create database if not exists `{database}`")
+        self.client.command(f"drop table if exists {fresh}")
+        self.client.command(f"create table {fresh} ({columns}) engine = MergeTree order by tuple()")
+        if data.num_rows:
+            self.client.insert_arrow(fresh.replace("`", ""), data)
+        if self.table_exists(table):  # EXCHANGE is atomic: readers see the old table or the new
+            self.client.command(f"exchange tables {target} and {fresh}")
+            self.client.command(f"drop table {fresh}")
+        else:
+            self.client.command(f"rename table {fresh} to {target}")
         return data.num_rows
 
 

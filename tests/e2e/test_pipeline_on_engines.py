@@ -125,6 +125,7 @@ def test_the_daily_job_on_the_engine_for_two_tenants(engine, platform):
             # ODS -> ADS: every current contact and enterprise of the day reaches its profile.
             assert s.scalar("select count(distinct _source_id) from ods.crm_contacts") == 3
             assert s.scalar("select count(*) from ads.ads_person_360") == 3
+            assert s.scalar("select count(distinct one_id) from ads.ads_person_360") == 3  # OneID ran there
             assert s.scalar("select count(*) from ads.ads_enterprise_360") == 2
             assert float(s.scalar("select sum(won_amount) from ads.ads_enterprise_360")) == 5000.0
         with warehouse.query(t002) as s:

@@ -1,5 +1,5 @@
-"""Publish a tenant's ODS from its DuckDB landing store to MySQL/MariaDB or ClickHouse under a
-database prefix of the test's choosing, and run the dbt project there, so the same models can be
+"""Publish a tenant's ODS (and the OneID output the marts read) from its DuckDB file to MySQL/MariaDB
+or ClickHouse under a database prefix of the test's choosing, and run the dbt project there, so the same models can be
 checked on every engine against the same input. Publishing is the production code path
 (resources.warehouse.publish_ods); only the prefix differs from a tenant's own.
 """
@@ -29,7 +29,11 @@ def _publish(duckdb_path: Path, make_target, database: str) -> None:
     assert database.endswith("_ods"), database
     tenant = _tenant_of(duckdb_path)
     with Warehouse().session(tenant, read_only=True) as landing:
-        publish_ods(landing, make_target(tenant, database[:-len("ods")]))
+        target = make_target(tenant, database[:-len("ods")])
+        publish_ods(landing, target)
+        for (name,) in landing.rows("select table_name from information_schema.tables where table_schema = 'oneid'"):
+            # OneID's output, which the marts read, as the OneID asset wrote it on DuckDB.
+            target.replace_table(f"oneid.{name}", landing.arrow(f"select * from oneid.{name}"))
 
 
 def copy_ods_to_clickhouse(duckdb_path: Path, client, database: str) -> None:

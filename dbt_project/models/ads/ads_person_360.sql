@@ -1,5 +1,5 @@
--- The base person profile consumers read: who, where they work, how engaged. Identity resolution
--- (OneID) will replace the CRM contact grain with the person grain.
+-- The base person profile consumers read: who, where they work, how engaged, and the OneID each CRM
+-- contact resolved to (one person may have several CRM contacts; golden records come next).
 with contacts as (
     select * from {{ ref('dwd_crm__contacts') }}
 ),
@@ -12,9 +12,14 @@ enterprises as (
     select * from {{ ref('dwd_crm__enterprises') }}
 ),
 
+identities as (
+    select record_id, one_id from {{ source('oneid', 'identity_map') }} where record_source = 'crm_contact'
+),
+
 final as (
     select
         contacts.contact_id as contact_id,
+        identities.one_id as one_id,
         contacts.contact_name as contact_name,
         contacts.title as title,
         contacts.gender as gender,
@@ -35,6 +40,7 @@ final as (
     from contacts
     left join activity on contacts.contact_id = activity.contact_id
     left join enterprises on contacts.enterprise_id = enterprises.enterprise_id
+    left join identities on contacts.contact_id = identities.record_id
 )
 
 select * from final

@@ -34,7 +34,7 @@ identifiers as (
     select 'enterprise', 'crm_enterprise', enterprise_id, 'company_name', enterprise_name_key, 'weak'
     from crm_enterprises where enterprise_name_key is not null
     union all
-    select 'person', 'crm_contact', contact_id, 'crm_contact_id', contact_id, 'strong' from crm_contacts
+    select 'person', 'crm_contact', contact_id, 'crm_id', contact_id, 'strong' from crm_contacts
     union all
     select 'person', 'crm_contact', contact_id, 'phone', mobile_token, 'strong'
     from crm_contacts where mobile_token is not null
