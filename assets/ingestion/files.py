@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import orjson
 import pyarrow as pa
@@ -73,7 +73,8 @@ class Chunk:
     fmt: str
     size: int            # records in the chunk: what a resumed load skips
     first: int           # jsonl: index of its first line; parquet: of its first row
-    data: object         # jsonl: the lines as bytes (blank ones too); csv: (header, line numbers, rows);
+    data: object         # jsonl: the lines as bytes (blank ones too); csv: (header, line numbers, rows),
+                         # a row being its line as text or, for lines with quotes, the list csv read;
                          # parquet: a pyarrow Table
 
 
@@ -97,81 +98,149 @@ def read_chunks(dropped: DroppedFile, size: int, *, skip: int = 0) -> Iterator[C
 
 def chunk_records(chunk: Chunk) -> list[FileRecord]:
     """The chunk's records, as csv.DictReader and json.loads (or, below, pyarrow) read them."""
+    records, refs, rejected = chunk_parts(chunk)
+    found = [FileRecord(ref, record) for ref, record in zip(refs, records)] + rejected
+    if rejected and chunk.fmt == "jsonl":  # in file order
+        found.sort(key=lambda r: _line_of(r.ref))
+    return found
+
+
+def _line_of(ref: str) -> int:
+    return int(ref.rpartition(":")[2])
+
+
+class Refs(Sequence[str]):
+    """References of a chunk's records ("<file>:<line>"), made when one is asked for (a dead letter)."""
+
+    def __init__(self, prefix: str, numbers: list[int]):
+        self.prefix, self.numbers = prefix, numbers
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [f"{self.prefix}{n}" for n in self.numbers[i]]
+        return f"{self.prefix}{self.numbers[i]}"
+
+
+def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord]]:
+    """(the chunk's records that parsed, their references, the records that did not parse): what
+    chunk_records returns, without an object per record."""
     name = chunk.name
     if chunk.fmt == "csv":
         header, line_numbers, rows = chunk.data
         width = len(header)
         records = []
-        for line_num, row in zip(line_numbers, rows):
+        for row in rows:
+            if row.__class__ is str:  # a line without quotes: csv splits it at its commas
+                row = row.rstrip("\r\n").split(",")
             record = dict(zip(header, row))
-            if width < len(row):
-                record[None] = row[width:]  # csv.DictReader's restkey
-            elif width > len(row):
-                for key in header[len(row):]:
-                    record[key] = None      # and its restval
+            if width != len(row):
+                if width < len(row):
+                    record[None] = row[width:]  # csv.DictReader's restkey
+                else:
+                    for key in header[len(row):]:
+                        record[key] = None      # and its restval
             record["_file"] = name
-            records.append(FileRecord(f"{name}:{line_num}", record))
-        return records
+            records.append(record)
+        return records, Refs(f"{name}:", line_numbers), []
     if chunk.fmt == "jsonl":
-        records = []
-        for index, raw in enumerate(chunk.data, chunk.first):
-            line = raw.decode("utf-8")
-            if not line.strip():
-                continue
-            try:
-                record = _loads(line, raw)
-            except ValueError as exc:
-                records.append(FileRecord(f"{name}:{index + 1}", line.rstrip("\n"),
-                                          f"line is not valid JSON: {exc.msg}"))
-                continue
-            if isinstance(record, dict):
+        records, numbers, rejected = [], [], []
+        for index, raw in enumerate(chunk.data, chunk.first + 1):
+            record = _fast_loads(raw)
+            if record is _MISSING:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    rejected.append(FileRecord(f"{name}:{index}", line.rstrip("\n"),
+                                               f"line is not valid JSON: {exc.msg}"))
+                    continue
+            if record.__class__ is dict:
                 record["_file"] = name
-            records.append(FileRecord(f"{name}:{index + 1}", record))
-        return records
-    return [FileRecord(f"{name}:row {index}", {**row, "_file": name})
-            for index, row in enumerate(chunk.data.to_pylist(), chunk.first + 1)]
+            records.append(record)
+            numbers.append(index)
+        return records, Refs(f"{name}:", numbers), rejected
+    rows = [{**row, "_file": name} for row in chunk.data.to_pylist()]
+    return rows, Refs(f"{name}:row ", list(range(chunk.first + 1, chunk.first + 1 + len(rows)))), []
+
+
+_MISSING = object()
 
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _LONG_NUMBER = b"0" * 19
 
 
-def _loads(line: str, raw: bytes | None = None) -> object:
-    """json.loads(line) (raw: the line's UTF-8 bytes). orjson parses JSON to the same objects several
-    times faster, except that it turns integers beyond 64 bits into floats: a line with 19 digits in a
-    row goes to json.loads, and so does whatever orjson refuses (invalid lines, NaN and Infinity, which
-    json accepts), so results and error messages stay json's."""
-    if _LONG_NUMBER not in (line.encode() if raw is None else raw).translate(_DIGITS_AS_ZERO):
+def _fast_loads(raw: bytes) -> object:
+    """What json.loads makes of the UTF-8 line raw, or _MISSING where orjson leaves it to json.loads.
+    orjson parses JSON to the same objects several times faster, except that it turns integers beyond
+    64 bits into floats: a line with 19 digits in a row goes to json.loads, and so does whatever orjson
+    refuses (invalid lines and UTF-8, NaN and Infinity, which json accepts), so results and error
+    messages stay json's. orjson reads UTF-8 strictly, so a line it parses is valid and not blank."""
+    if _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZERO):
         try:
-            return orjson.loads(line)
+            return orjson.loads(raw)
         except ValueError:
             pass
-    return json.loads(line)
+    return _MISSING
 
 
 def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int) -> Iterator[Chunk]:
+    # Records as csv.reader reads them, with csv.DictReader's line numbers (where a record ends). A line
+    # without a quote is a record of its own, which csv splits at its commas: it goes to chunk_records
+    # as text, so this process only finds where records end. A line with a quote (a record may go on
+    # over several lines) is read by csv here.
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        line_num = 0
+        pushed: list[str] = []
+
+        def lines() -> Iterator[str]:
+            nonlocal line_num
+            while True:
+                if pushed:
+                    line = pushed.pop()
+                else:
+                    line = handle.readline()
+                    if not line:
+                        return
+                line_num += 1
+                yield line
+
+        source = lines()
+        reader = csv.reader(source)
         header = next(reader, None)
         missing = [c for c in required if c not in (header or [])]
         if missing:
             raise UnreadableFile(f"{name}: header lacks required column(s) {', '.join(missing)}")
         line_numbers: list[int] = []
-        rows: list[list[str]] = []
+        rows: list = []
         seen = 0
-        for row in reader:
-            if row == []:  # csv.DictReader skips blank rows; a record's line is where it ends
-                continue
+        for line in handle:
+            if '"' in line:
+                pushed.append(line)
+                row = next(reader)
+            else:
+                line_num += 1
+                row = line
+                if line in _BLANK_LINES:  # csv reads []: csv.DictReader skips blank rows
+                    continue
             seen += 1
             if seen <= skip:
                 continue
-            line_numbers.append(reader.line_num)
+            line_numbers.append(line_num)
             rows.append(row)
             if len(rows) == size:
                 yield Chunk(name, "csv", size, 0, (header, line_numbers, rows))
                 line_numbers, rows = [], []
         if rows:
             yield Chunk(name, "csv", len(rows), 0, (header, line_numbers, rows))
+
+
+_BLANK_LINES = frozenset({"\n", "\r\n", "\r"})
 
 
 def _jsonl_chunks(path: Path, name: str, size: int, skip: int) -> Iterator[Chunk]:
@@ -185,7 +254,7 @@ def _jsonl_chunks(path: Path, name: str, size: int, skip: int) -> Iterator[Chunk
         for raw in handle:
             for line in _text_lines(raw) if b"\r" in raw else (raw,):
                 index += 1
-                blank = _blank(line)
+                blank = line[:1] != b"{" and _blank(line)  # a record line starts with "{" as a rule
                 if not blank:
                     records += 1
                 if records <= skip:

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, normalize_credit_code,
                         normalize_email, normalize_id_number, normalize_phone)
-from assets.ingestion.files import Chunk, chunk_records
+from assets.ingestion.files import Chunk, chunk_parts
 from assets.ingestion.specs import PAYLOAD_PII, CheckContext, EntitySpec, Field
 
 DECIMAL = pa.decimal128(38, 6)
@@ -618,14 +618,20 @@ def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo:
             [block.flags[i] or [] for i in ok]}
     schema = _block_schema(spec)
     arrays = []
+    if pick is None:
+        select = None
+    elif len(ok) > 1:
+        select = operator.itemgetter(*ok)  # the landing rows of a column, in one call
+    else:
+        select = lambda column: [column[i] for i in ok]  # noqa: E731
     for f in schema:
         column = meta.get(f.name)
         if column is None:
-            column = block.columns[f.name] if pick is None else [block.columns[f.name][i] for i in ok]
+            column = block.columns[f.name] if select is None else select(block.columns[f.name])
         arrays.append(pa.array(column, f.type))
     order = block.columns.get(spec.updated_field) if spec.updated_field else None
-    if order is not None and pick is not None:
-        order = [order[i] for i in ok]
+    if order is not None and select is not None:
+        order = list(select(order))
     return errors, pa.RecordBatch.from_arrays(arrays, schema=schema), source_ids, order
 
 
@@ -674,8 +680,11 @@ def _process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: Landing
                 continue
         chosen[source_id] = i
     table = pa.Table.from_batches(blocks, schema=_block_schema(spec))
-    if duplicates:
-        table = table.take(sorted(chosen.values()))
+    if duplicates:  # keep the chosen rows in order (a mask: take would gather every column anew)
+        keep = [False] * len(source_ids)
+        for i in chosen.values():
+            keep[i] = True
+        table = table.filter(pa.array(keep, pa.bool_()))
     constants = {"_tenant_id": ctx.tenant_id, "_source": spec.source, "_business_date": ctx.business_date,
                  "_batch_id": ctx.batch_id, "_ingested_at": ctx.ingested_at}
     schema = ods_schema(spec)
@@ -692,10 +701,9 @@ def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Process
 def land_chunk(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> tuple[Processed, int]:
     """Parse and land a chunk of a dropped file; runs in worker processes for large files."""
     with _gc_paused():
-        found = chunk_records(chunk)
-        rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in found if r.parse_error]
-        good = [r for r in found if not r.parse_error]
-        landed = _process(spec, [r.record for r in good], [r.ref for r in good], ctx)
+        records, refs, failed = chunk_parts(chunk)
+        rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in failed]
+        landed = _process(spec, records, refs, ctx)
     return with_rejections(landed, rejected), chunk.size
 
 

@@ -53,8 +53,8 @@ def ingest_pages(session: WarehouseSession, cipher: TenantCipher, spec: EntitySp
     batch = store.start_batch(session, spec, day.business_date, kind="pull", replace_partition=True)
     ctx = store.landing_context(session, cipher, batch)
     try:
-        with store.PageWriter(session, batch, cipher) as writer:
-            for processed, next_cursor in _landed_in_order(land_page, spec, ctx, pages(batch.cursor), workers,
+        with store.PageWriter(session, batch, cipher) as writer, store.ReadAhead(pages(batch.cursor)) as received:
+            for processed, next_cursor in _landed_in_order(land_page, spec, ctx, received, workers,
                                                            size=lambda page: len(page[0]),
                                                            parallel_after=PULL_PARALLEL_AFTER):
                 writer.write(processed, next_cursor=next_cursor)

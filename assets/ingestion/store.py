@@ -7,11 +7,13 @@ dead-lettered holds for every batch at every commit.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -250,6 +252,75 @@ class PageWriter:
             self.session.rollback()
         except Exception:  # a failed COMMIT has ended the transaction already; its error is the one to see
             pass
+
+
+class ReadAhead:
+    """The items of a source (an API's pages), read in a thread up to `depth` items ahead of the loop
+    that lands and writes them: the source is read while that loop waits on landing workers or on
+    DuckDB (both release the GIL), so a pull waits less on its own writing.
+
+    Items come out in order; when reading fails, the items read before the failure come out first,
+    then its exception is raised. Use it as a context manager: leaving stops the reader (a read in
+    progress, e.g. one HTTP request, finishes in the background; nothing more is read)."""
+
+    _DONE = object()
+
+    def __init__(self, items: Iterable, depth: int = 4):
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="fincdp-read-ahead", daemon=True)
+        self._finished = False
+
+    def __enter__(self) -> "ReadAhead":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._stop.set()  # a reader waiting for room sees it within 0.1 s
+        self._thread.join(0.5)
+        return False
+
+    def _put(self, entry: tuple) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        items = iter(self._items)
+        try:
+            for item in items:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            self._put((self._DONE, exc))
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator stopped early runs its cleanup here, in its own thread
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - nobody reads on after a stop; the reader must end
+                    pass
+        self._put((self._DONE, None))
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self) -> Any:
+        if self._finished:
+            raise StopIteration
+        item, error = self._queue.get()
+        if item is self._DONE:
+            self._finished = True
+            if error is not None:
+                raise error
+            raise StopIteration
+        return item
 
 
 def _write_dead_letters(session: WarehouseSession, batch: Batch, processed: Processed, cipher: TenantCipher

@@ -157,9 +157,15 @@ JSON_LINES = ['{"a": 1}', "", "   ", "{bad", '{"a": NaN}', '{"big": 123456789012
               '{"f": 1.0000000000000002, "g": -0.0, "h": 1E5, "i": 18446744073709551615}', '{"deep": [[[]]]}']
 
 
+def _loads(line: str) -> object:
+    """How chunk_parts parses a line: orjson on its bytes where it can, json.loads on its text else."""
+    record = files._fast_loads(line.encode())
+    return json.loads(line) if record is files._MISSING else record
+
+
 @pytest.mark.parametrize("line", JSON_LINES)
 def test_fast_json_parse_agrees_with_json_loads(line):
-    expected, got = outcome(json.loads, line), outcome(files._loads, line)
+    expected, got = outcome(json.loads, line), outcome(_loads, line)
     assert repr(got) == repr(expected)
 
 
@@ -218,12 +224,102 @@ def test_parquet_chunks_hold_exactly_their_size(tmp_path):
 
 def test_floats_keep_their_exact_value_through_the_fast_parse():
     for text in ("0.1", "1e-320", "2.2250738585072014e-308", "1.7976931348623157e308", "123.456e-7"):
-        assert files._loads(f'{{"x": {text}}}')["x"] == json.loads(text)
-    assert math.isnan(files._loads('{"x": NaN}')["x"])
-    assert isinstance(files._loads('{"x": 12345678901234567890123}')["x"], int)
+        assert _loads(f'{{"x": {text}}}')["x"] == json.loads(text)
+    assert math.isnan(_loads('{"x": NaN}')["x"])
+    assert isinstance(_loads('{"x": 12345678901234567890123}')["x"], int)
 
 
 def test_plain_csv_module_line_numbers_for_reference():
     # csv.DictReader gives a record the line it ends on, after skipping blank rows.
     reader = csv.DictReader(io.StringIO("a\n\n\nx\n"))
     assert [(reader.line_num, row) for row in reader] == [(4, {"a": "x"})]
+
+
+# CSV text where a line without quotes is split at its commas outside csv, and a line with quotes is
+# read by csv: every kind of line, in many orders, must read as csv.DictReader reads the file.
+CSV_LINES = ["r1,a,b\n", "r2,x\r\n", "r3\r", "\n", "\r\n", "\r", "   \n", "r4,,,,\n", ",,\n", 'r5,"q,uoted",z\n',
+             'r6,"multi\nline\r\nrecord",z\n', 'r7,stray"quote,z\n', 'r8,"say ""hi""",z\r\n', "r9,nul\x00byte\n",
+             "r10,中文,\u3000\n", 'r11,"end"tail,z\n', '"r12",b\n', "r13,\u2028sep\x85,\x0c\n", 'r14,a\\"b,c\n']
+
+
+def _dict_reader(path) -> list[tuple]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        return [(f"{path.name}:{reader.line_num}", {**row, "_file": path.name}) for row in reader]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_csv_lines_split_outside_csv_read_as_dict_reader_reads(tmp_path, seed):
+    import random
+
+    rng = random.Random(seed)
+    body = "".join(rng.choice(CSV_LINES) for _ in range(rng.randint(1, 30)))
+    if seed % 5 == 0:
+        body += 'r99,"never closed\nlast line'  # a quote open at the end of the file
+    elif seed % 5 == 1:
+        body = body.rstrip("\r\n") + "\r"  # the last line ends in a bare CR
+    header = rng.choice(["record_id,name,mobile\n", '"record_id","name",mobile\r\n', "record_id\n"])
+    dropped = _dropped(tmp_path, "contacts_2026-11-25.csv", (b"\xef\xbb\xbf" if seed % 2 else b"") +
+                       (header + body).encode())
+    expected = _dict_reader(dropped.path)
+    for size, skip in [(1, 0), (3, 2), (50_000, 0)]:
+        chunks = list(files.read_chunks(dropped, size, skip=skip))
+        got = [(r.ref, r.record) for c in chunks for r in files.chunk_records(c)]
+        assert got == expected[skip:]
+        assert sum(c.size for c in chunks) == len(expected[skip:])
+
+
+def test_csv_lines_with_quotes_go_through_csv_and_the_rest_as_text(tmp_path):
+    dropped = _dropped(tmp_path, "contacts_2026-11-25.csv", b'record_id,name\nr1,a\n"r2","b\nc"\nr3,d\n')
+    [chunk] = files.read_chunks(dropped, 10)
+    header, numbers, rows = chunk.data
+    assert header == ["record_id", "name"] and numbers == [2, 4, 5]
+    assert rows == ["r1,a\n", ["r2", "b\nc"], "r3,d\n"]
+
+
+def test_chunk_parts_refs_are_made_on_demand(tmp_path):
+    dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", b'{"a": 1}\n\n{bad\n{"b": 2}\n')
+    [chunk] = files.read_chunks(dropped, 10)
+    records, refs, failed = files.chunk_parts(chunk)
+    name = dropped.name
+    assert records == [{"a": 1, "_file": name}, {"b": 2, "_file": name}]
+    assert len(refs) == 2 and refs[0] == f"{name}:1" and refs[-1] == f"{name}:4" and refs[0:2] == [f"{name}:1", f"{name}:4"]
+    assert [(r.ref, r.record) for r in failed] == [(f"{name}:3", "{bad")]
+
+
+@pytest.mark.parametrize("raw", [b'{"a": "\xff"}\n', b'{"a": "\xed\xa0\x80"}\n', b'\xc3\n'])
+def test_jsonl_lines_that_are_not_utf8_fail_as_text_mode_reading_fails(tmp_path, raw):
+    dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", b'{"ok": 1}\n' + raw)
+    with pytest.raises(UnicodeDecodeError):
+        dropped.path.read_text(encoding="utf-8")
+    with pytest.raises(UnicodeDecodeError):
+        [files.chunk_records(c) for c in files.read_chunks(dropped, 10)]
+
+
+@pytest.mark.parametrize("line", JSON_LINES)
+def test_jsonl_bytes_parse_agrees_with_json_loads(tmp_path, line):
+    dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", line.encode() + b"\n")
+    got = [(r.ref, r.record, r.parse_error) for c in files.read_chunks(dropped, 10) for r in files.chunk_records(c)]
+    if not line.strip():
+        assert got == []
+        return
+    name = dropped.name
+    try:
+        record = json.loads(line + "\n")
+        expected = (f"{name}:1", {**record, "_file": name} if isinstance(record, dict) else record, None)
+    except ValueError as exc:
+        expected = (f"{name}:1", line, f"line is not valid JSON: {exc.msg}")
+    assert repr(got) == repr([expected])
+
+
+@pytest.mark.parametrize("landing_rows", [0, 1, 2])
+def test_blocks_with_dead_rows_keep_the_landing_rows_columns_aligned(ctx, landing_rows):
+    records = [{"id": None, "mobile": "13812345678", "updated_at": "2026-11-25T10:00:00+08:00"}] * 3
+    records += [{"id": f"C{i}", "mobile": f"1391234567{i}", "title": f"t{i}", "updated_at": f"2026-11-25T1{i}:00:00+08:00"}
+                for i in range(landing_rows)]
+    result = process(CRM_CONTACTS, records, [f"r{i}" for i in range(len(records))], ctx)
+    assert [d.record_ref for d in result.dead] == ["r0", "r1", "r2"]
+    rows = result.table.to_pylist()
+    assert [(r["_source_id"], r["title"], r["mobile_token"]) for r in rows] == [
+        (f"C{i}", f"t{i}", ctx.cipher.token("phone", f"+861391234567{i}")) for i in range(landing_rows)]
+    assert [r["updated_at"] for r in rows] == [datetime(2026, 11, 25, 2 + i, tzinfo=timezone.utc) for i in range(landing_rows)]

@@ -106,3 +106,18 @@ def test_key_file_is_private_and_stable(tmp_path):
     assert LocalKeyFileProvider(tmp_path / "keys").master_key("t001") == first
     with pytest.raises(FileNotFoundError):
         LocalKeyFileProvider(tmp_path / "keys", create=False).master_key("t003")
+
+
+def test_encrypt_many_gives_every_value_its_own_nonce_and_binds_tenant_and_column(ciphers):
+    a, b = ciphers
+    values = ["+8613812345678"] * 50 + ["", "中文@例子.中国"]
+    blobs = a.encrypt_many("mobile", values)
+    assert len({blob[1:13] for blob in blobs}) == len(values)  # 96-bit nonces, all different
+    assert len(set(blobs)) == len(values)
+    assert [a.decrypt("mobile", blob) for blob in blobs] == values
+    assert all(blob[:1] == b"\x01" and len(blob) == 1 + 12 + len(v.encode()) + 16 for blob, v in zip(blobs, values))
+    with pytest.raises(InvalidTag):
+        a.decrypt("email", blobs[0])
+    with pytest.raises(InvalidTag):
+        b.decrypt("mobile", blobs[0])
+    assert a.encrypt_many("mobile", []) == []
