@@ -129,7 +129,7 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
     session.replace_table(RECORDS, pa.Table.from_pylist(records, schema=_RECORDS))
     session.replace_table(MAP, pa.Table.from_pylist(identity_rows, schema=_MAP))
     session.replace_table(HISTORY, pa.Table.from_pylist(history + new_history, schema=_HISTORY))
-    session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=_REVIEW))
+    session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=REVIEW_SCHEMA))
     session.replace_table(HUBS, pa.Table.from_pylist(hub_rows, schema=_HUBS))
     return counts
 
@@ -143,7 +143,7 @@ _MAP = pa.schema([("entity_type", pa.string()), ("record_source", pa.string()), 
 _HISTORY = pa.schema([("business_date", pa.date32()), ("recorded_at", _TS), ("entity_type", pa.string()),
                       ("action", pa.string()), ("one_id", pa.string()), ("other_one_id", pa.string()),
                       ("records", pa.int64()), ("rule", pa.string())])
-_REVIEW = pa.schema([("review_id", pa.string()), ("entity_type", pa.string()), ("record_a", pa.string()),
+REVIEW_SCHEMA = pa.schema([("review_id", pa.string()), ("entity_type", pa.string()), ("record_a", pa.string()),
                      ("record_b", pa.string()), ("identifier_type", pa.string()), ("identifier", pa.string()),
                      ("reason", pa.string()), ("status", pa.string()), ("raised_on", pa.date32()),
                      ("decided_by", pa.string()), ("decided_at", _TS)])
@@ -163,7 +163,7 @@ def identities(context: dg.AssetExecutionContext, config: OneIdConfig, warehouse
             review = _table(session, REVIEW)
             review = decide(review, config.approve, "approved", config.reviewer, now)
             review = decide(review, config.reject, "rejected", config.reviewer, now)
-            session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=_REVIEW))
+            session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=REVIEW_SCHEMA))
             context.log.info(f"{config.reviewer}: approved {len(config.approve)}, rejected {len(config.reject)}")
         counts = resolve_tenant(session, day.tenant, day.business_date, now=now)
     return dg.MaterializeResult(metadata={"dagster/row_count": counts["records"], **counts})

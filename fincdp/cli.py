@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 
@@ -154,6 +154,52 @@ def _cmd_warehouse_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_oneid_resolve(args: argparse.Namespace) -> int:
+    from fincdp.oneid.resolve_file import MappingError, resolve_file
+
+    try:
+        resolve_file(args.input, args.config, args.out, threshold=args.threshold, pairs_path=args.pairs)
+    except MappingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_oneid_review(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    from tabulate import tabulate
+
+    from assets.oneid import REVIEW, REVIEW_SCHEMA, decide
+    from fincdp.tenants import current_tenants
+
+    with _warehouse().writer(current_tenants().get(args.tenant)) as session:
+        queue = session.arrow(f"select * from {REVIEW}").to_pylist() if session.table_exists(REVIEW) else []
+        if args.review_command == "list":
+            rows = [[r["review_id"], r["entity_type"], r["record_a"], r["record_b"], r["identifier_type"], r["reason"],
+                     r["status"], r["decided_by"] or ""] for r in queue if args.all or r["status"] == "open"]
+            print(tabulate(rows, headers=["review", "entity", "record a", "record b", "link", "reason", "status", "by"],
+                           tablefmt="github") if rows else f"no review items for {args.tenant}")
+            return 0
+        try:
+            queue = decide(queue, args.review_ids, "approved" if args.review_command == "approve" else "rejected",
+                           args.by, datetime.now(timezone.utc))
+        except (KeyError, ValueError) as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+        session.replace_table(REVIEW, pa.Table.from_pylist(queue, schema=REVIEW_SCHEMA))
+    print(f"{args.review_command}d {len(args.review_ids)} item(s) for {args.tenant} as {args.by}; "
+          "the next run of oneid/identities applies it")
+    return 0
+
+
+def _cmd_bench_oneid(args: argparse.Namespace) -> int:
+    from fincdp.bench_oneid import run
+
+    run(args.work, records=args.records, probabilistic_records=args.probabilistic_records,
+        demo_scale=args.demo_scale, report=args.report, skip=tuple(args.skip))
+    return 0
+
+
 def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     from fincdp.bench import run
 
@@ -221,6 +267,31 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--date", type=_date, default=None, help="one business date (default: all)")
     publish.set_defaults(func=_cmd_warehouse_publish)
 
+    # `fincdp oneid ...`: identity resolution outside the pipeline (more subcommands join this group)
+    oneid = commands.add_parser("oneid", help="OneID identity resolution").add_subparsers(
+        dest="oneid_command", required=True)
+    resolve = oneid.add_parser("resolve", help="resolve the records of a CSV/Parquet file into identities, "
+                                               "with the pipeline's rules")
+    resolve.add_argument("input", type=Path, help="records (.csv or .parquet)")
+    resolve.add_argument("--config", type=Path, required=True, help="MAPPING.yaml: record_id, identifiers, attributes")
+    resolve.add_argument("--out", type=Path, required=True, help="output (.csv or .parquet): one row per record")
+    resolve.add_argument("--threshold", type=float, default=None,
+                         help="match probability at which a probabilistic pair merges (default 0.8)")
+    resolve.add_argument("--pairs", type=Path, default=None,
+                         help="also write the scored pairs (merged, review, candidate, cut) here")
+    resolve.set_defaults(func=_cmd_oneid_resolve)
+    review = oneid.add_parser("review", help="the human-review queue of a tenant's identities").add_subparsers(
+        dest="review_command", required=True)
+    review_list = review.add_parser("list", help="open review items (links cut by a conflict)")
+    review_list.add_argument("--all", action="store_true", help="include decided items")
+    for decision in ("approve", "reject"):
+        sub = review.add_parser(decision, help=f"{decision} review items (recorded with who and when)")
+        sub.add_argument("review_ids", nargs="+", metavar="REVIEW_ID")
+        sub.add_argument("--by", required=True, help="the reviewer's name")
+    for sub in (review_list, *[review.choices[d] for d in ("approve", "reject")]):
+        sub.add_argument("--tenant", required=True)
+        sub.set_defaults(func=_cmd_oneid_review)
+
     bench = commands.add_parser("bench", help="benchmarks (figures go to docs/benchmarks.md)").add_subparsers(
         dest="bench_command", required=True)
     ingest = bench.add_parser("ingest", help="ODS ingestion throughput against same-run baselines")
@@ -231,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, default=2)
     ingest.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
     ingest.set_defaults(func=_cmd_bench_ingest)
+    oneid_bench = bench.add_parser("oneid", help="OneID quality against ground truth, deterministic and "
+                                                 "probabilistic speed against plain Splink")
+    oneid_bench.add_argument("--work", type=Path, default=Path("/tmp/fincdp-bench-oneid"))
+    oneid_bench.add_argument("--records", type=int, default=1_000_000,
+                             help="records of the deterministic speed run (3 identifiers each)")
+    oneid_bench.add_argument("--probabilistic-records", type=int, default=1_000_000,
+                             help="records of the probabilistic run and of the plain Splink baseline")
+    oneid_bench.add_argument("--demo-scale", type=int, default=2000, help="demo generator scale for quality")
+    oneid_bench.add_argument("--skip", action="append", default=[], choices=["quality", "deterministic", "probabilistic"])
+    oneid_bench.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
+    oneid_bench.set_defaults(func=_cmd_bench_oneid)
     return parser
 
 

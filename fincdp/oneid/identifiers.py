@@ -29,10 +29,8 @@ def _plain(value: str) -> str:
 
 
 def _phone(value: str) -> Normalized:
-    # Added for OneID's probabilistic stage / `fincdp oneid resolve` (helper session, see its report):
-    # only a mainland mobile is a person key. A fixed line (+86 + area code: a company switchboard,
-    # shared by 2-4 contacts in the demo data, under the phone hub limit) is evidence, never a key
-    # (docs/demo-data.md: "never a person key").
+    # Only a mobile is a person key: a fixed line is usually a company switchboard, shared by a few
+    # people (often fewer than the hub limit), so it is evidence, never a key.
     number = normalize_phone(value)
     return Normalized(number, number.startswith("+861") and len(number) == 14)
 

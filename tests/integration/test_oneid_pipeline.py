@@ -34,7 +34,7 @@ def identities(p) -> dict[str, str]:
         return dict(s.rows("select record_id, one_id from oneid.identity_map where record_source = 'crm_contact'"))
 
 
-def test_identities_are_stable_explained_and_reviewed(platform):
+def test_identities_are_stable_explained_and_reviewed(platform, capsys):
     from orchestration.definitions import build_definitions
 
     p = platform
@@ -84,4 +84,21 @@ def test_identities_are_stable_explained_and_reviewed(platform):
             assert ("merge", day1["C1"], day1["C3"], "email") in history
             assert ("merge", day1["C5"], day1["C6"], "review:approved") in history
             assert [h[0] for h in history].count("split") == 1
+            assert s.rows("select status, decided_by from oneid.review_queue") == [("approved", "auditor.zhang")]
+            # Golden record: one row per person, each attribute from the most recent CRM record having it.
+            assert s.rows("select person_name, person_name_source, source_records, mobile_token is not null "
+                          "from dwm.dwm_person_golden where one_id = ?", [day1["C1"]]) == [("联系人7", "crm_contact", 4, True)]
+            assert s.scalar("select count(*) from dwm.dwm_person_golden") == len(set(day2.values()))
+
+        # The same queue from the command line: decided items listed with who decided; a wrong id or a
+        # missing reviewer name is refused and changes nothing.
+        from fincdp.cli import main
+
+        assert main(["oneid", "review", "list", "--tenant", "t001"]) == 0
+        assert "no review items" in capsys.readouterr().out
+        assert main(["oneid", "review", "list", "--tenant", "t001", "--all"]) == 0
+        assert review in (listing := capsys.readouterr().out) and "auditor.zhang" in listing
+        assert main(["oneid", "review", "reject", "Rnot-a-review", "--tenant", "t001", "--by", "li"]) == 2
+        assert "no review item Rnot-a-review" in capsys.readouterr().err
+        with p.session("t001") as s:
             assert s.rows("select status, decided_by from oneid.review_queue") == [("approved", "auditor.zhang")]
