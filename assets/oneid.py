@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from assets.partitions import tenant_day, tenant_day_of
 from fincdp.oneid.deterministic import resolve_strong
@@ -63,57 +64,85 @@ def decide(review: list[dict], ids: list[str], decision: str, reviewer: str, now
     return review
 
 
+def _arrow(session, table: str, schema: pa.Schema) -> pa.Table:
+    return session.arrow(f"select * from {table}").select(schema.names).cast(schema) \
+        if session.table_exists(table) else schema.empty_table()
+
+
+def _ordered_keys(known: pa.Table, live: pa.Array) -> pa.Array:
+    """Record keys oldest first: known ones in their first-seen order, then new ones by key."""
+    known_keys = known.sort_by("seq")["record_key"].combine_chunks()
+    fresh = live.filter(pc.invert(pc.is_in(live, known_keys)))
+    return pa.concat_arrays([known_keys, fresh.take(pc.sort_indices(fresh))])
+
+
 def resolve_tenant(session, tenant, business_date, *, now: datetime | None = None) -> dict:
     """One resolution of every identity of the tenant; returns counts for the materialization."""
     now = now or datetime.now(timezone.utc)
     rules = tenant.merge_rules()
+    # Events are people only through a strong identifier (a phone or email in their payload): an event
+    # known by its IP alone is evidence, not a record of its own.
     links = session.arrow(
         "select entity_type, record_source || ':' || record_id as record_key, identifier_type, identifier, "
-        "strength from dwd.dwd_identifiers")
-    known = _table(session, RECORDS)
-    previous = {r["record_key"]: r["one_id"] for r in _table(session, MAP)}
+        "strength from dwd.dwd_identifiers where record_source <> 'sdk_event' or strength = 'strong'")
+    known_records = _arrow(session, RECORDS, _RECORDS)
+    previous_map = _arrow(session, MAP, _MAP)
     review = _table(session, REVIEW)
-    history = _table(session, HISTORY)
+    history = _arrow(session, HISTORY, _HISTORY)
 
-    # Oldest first: records keep their first-seen position; new ones follow, by key.
-    seen = {(r["entity_type"], r["record_key"]) for r in known}
-    fresh = sorted({(e, k) for e, k in zip(links["entity_type"].to_pylist(), links["record_key"].to_pylist())} - seen)
-    records = known + [{"entity_type": e, "record_key": k, "seq": len(known) + i, "first_seen_on": business_date}
-                       for i, (e, k) in enumerate(fresh)]
-
-    identity_rows, hub_rows, counts = [], [], {"records": 0, "merges": 0, "splits": 0, "review_open": 0}
-    new_history = []
+    records, maps, hub_rows, new_history = [], [], [], []
+    counts = {"records": 0, "merges": 0, "splits": 0}
+    next_seq = (pc.max(known_records["seq"]).as_py() or 0) + 1 if known_records.num_rows else 0
     for entity_type in ENTITY_TYPES:
-        keys = [r["record_key"] for r in sorted(records, key=lambda r: r["seq"]) if r["entity_type"] == entity_type]
-        index = {k: i for i, k in enumerate(keys)}
-        mask = np.array([e == entity_type for e in links["entity_type"].to_pylist()], dtype=bool)
-        rows = links.filter(pa.array(mask))
-        strong = rows.filter(pa.array([s == "strong" for s in rows["strength"].to_pylist()], pa.bool_()))
+        rows = links.filter(pc.equal(links["entity_type"], entity_type))
+        known = known_records.filter(pc.equal(known_records["entity_type"], entity_type))
+        live = pc.unique(rows["record_key"].combine_chunks())
+        keys = _ordered_keys(known, live)
+        n_known = known.num_rows
+        records.append(pa.table({
+            "entity_type": pa.array([entity_type] * (len(keys) - n_known), pa.string()),
+            "record_key": keys.slice(n_known),
+            "seq": pa.array(next_seq + np.arange(len(keys) - n_known), pa.int64()),
+            "first_seen_on": pa.array([business_date] * (len(keys) - n_known), pa.date32())}, schema=_RECORDS))
+        next_seq += len(keys) - n_known
+        key_list = keys.to_pylist()
+        index = {k: i for i, k in enumerate(key_list)}
+        strong = rows.filter(pc.equal(rows["strength"], "strong"))
         decided = {d: [(index[r["record_a"]], index[r["record_b"]]) for r in review
                        if r["entity_type"] == entity_type and r["status"] == d
                        and r["record_a"] in index and r["record_b"] in index] for d in DECISIONS}
-        result = resolve_strong(len(keys), np.array([index[k] for k in strong["record_key"].to_pylist()], dtype=np.int64),
+        result = resolve_strong(len(keys), pc.index_in(strong["record_key"], keys).to_numpy(zero_copy_only=False),
                                 strong["identifier_type"], strong["identifier"], rules,
                                 approved=decided["approved"], rejected=decided["rejected"])
-        current = {k: mint(tenant.id, entity_type, keys[int(root)]) for k, root in zip(keys, result.root)}
-        joined = {k: result.joined_by[i] for i, k in enumerate(keys)}
-        # Records no longer in DWD keep no identity (deleted upstream); their order is kept.
-        live = set(rows["record_key"].to_pylist())
-        for i, k in enumerate(keys):
-            if k in live:
-                identity_rows.append({"entity_type": entity_type, "record_source": k.split(":", 1)[0],
-                                      "record_id": k.split(":", 1)[1], "record_key": k, "one_id": current[k],
-                                      "confidence": 1.0, "evidence": joined[k] or "self"})
-        counts["records"] += len(live)
-        counts[f"{entity_type}_identities"] = len({current[k] for k in live})
-        for change in changes({k: v for k, v in previous.items() if k in index}, current, joined):
+        roots, inverse = np.unique(result.root, return_inverse=True)
+        one_ids = np.array([mint(tenant.id, entity_type, key_list[r]) for r in roots.tolist()], dtype=object)[inverse]
+
+        # Records no longer in DWD keep no identity (deleted upstream); their place in the order stays.
+        is_live = pc.is_in(keys, live).to_numpy(zero_copy_only=False)
+        live_keys = keys.filter(pa.array(is_live))
+        split = pc.split_pattern(live_keys, ":", max_splits=1)
+        maps.append(pa.table({
+            "entity_type": pa.array([entity_type] * len(live_keys), pa.string()),
+            "record_source": pc.list_element(split, 0), "record_id": pc.list_element(split, 1),
+            "record_key": live_keys, "one_id": pa.array(one_ids[is_live].tolist(), pa.string()),
+            "confidence": pa.array(np.ones(len(live_keys))),
+            "evidence": pa.array([j or "self" for j in result.joined_by[is_live].tolist()], pa.string())},
+            schema=_MAP))
+        counts["records"] += len(live_keys)
+        counts[f"{entity_type}_identities"] = len(set(one_ids[is_live].tolist()))
+
+        before = previous_map.filter(pc.equal(previous_map["entity_type"], entity_type))
+        current = dict(zip(key_list, one_ids.tolist()))
+        joined = dict(zip(key_list, result.joined_by.tolist()))
+        for change in changes(dict(zip(before["record_key"].to_pylist(), before["one_id"].to_pylist())),
+                              current, joined):
             new_history.append({"business_date": business_date, "recorded_at": now, "entity_type": entity_type,
                                 "action": change.action, "one_id": change.one_id, "other_one_id": change.other_one_id,
                                 "records": change.records, "rule": change.rule})
             counts[change.action + "s"] += 1
         existing = {r["review_id"] for r in review}
         for c in result.conflicts:
-            a, b = keys[c.record_a], keys[c.record_b]
+            a, b = key_list[c.record_a], key_list[c.record_b]
             rid = review_id(entity_type, a, b, c.identifier_type, c.value)
             if rid not in existing:
                 existing.add(rid)
@@ -126,9 +155,9 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
 
     counts["review_open"] = sum(r["status"] == "open" for r in review)
     counts["hubs"] = len(hub_rows)
-    session.replace_table(RECORDS, pa.Table.from_pylist(records, schema=_RECORDS))
-    session.replace_table(MAP, pa.Table.from_pylist(identity_rows, schema=_MAP))
-    session.replace_table(HISTORY, pa.Table.from_pylist(history + new_history, schema=_HISTORY))
+    session.replace_table(RECORDS, pa.concat_tables([known_records, *records]))
+    session.replace_table(MAP, pa.concat_tables(maps))
+    session.replace_table(HISTORY, pa.concat_tables([history, pa.Table.from_pylist(new_history, schema=_HISTORY)]))
     session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=REVIEW_SCHEMA))
     session.replace_table(HUBS, pa.Table.from_pylist(hub_rows, schema=_HUBS))
     return counts
