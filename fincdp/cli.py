@@ -208,6 +208,14 @@ def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_warehouse(args: argparse.Namespace) -> int:
+    from fincdp.bench_warehouse import run
+
+    run(args.work, contacts=args.contacts, engine=args.engine, workers=args.workers, report=args.report,
+        mysql_options=tuple(args.mysql_option), revision=args.revision)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fincdp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, default=2)
     ingest.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
     ingest.set_defaults(func=_cmd_bench_ingest)
+    warehouse = bench.add_parser("warehouse", help="full T+1 build and the next day, per layer (ODS, dbt layers)")
+    warehouse.add_argument("--work", type=Path, default=Path("/tmp/fincdp-bench-warehouse"),
+                           help="generated data is kept here and reused (one scale per folder)")
+    warehouse.add_argument("--contacts", type=int, default=1_000_000, help="CRM contacts; events = 10 per contact")
+    warehouse.add_argument("--engine", choices=["duckdb", "mysql", "clickhouse"], default="duckdb")
+    warehouse.add_argument("--workers", type=int, default=2, help="worker processes of a file load")
+    warehouse.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
+    warehouse.add_argument("--mysql-option", action="append", default=[], metavar="OPTION",
+                           help="extra mariadbd option, repeatable; e.g. --mysql-option=--join-cache-level=4")
+    warehouse.add_argument("--revision", default=None,
+                           help="run the dbt project of this git commit (e.g. HEAD), exported into --work")
+    warehouse.set_defaults(func=_cmd_bench_warehouse)
     oneid_bench = bench.add_parser("oneid", help="OneID quality against ground truth, deterministic and "
                                                  "probabilistic speed against plain Splink")
     oneid_bench.add_argument("--work", type=Path, default=Path("/tmp/fincdp-bench-oneid"))

@@ -18,37 +18,13 @@ import duckdb
 import pyarrow as pa
 
 from fincdp.tenants import Tenant
-from resources.warehouse_engines import EngineSession, engine_session
+from resources.warehouse_engines import EngineSession, column_type, engine_session
 
 LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads")
 
 
 class WarehouseLockTimeout(RuntimeError):
     pass
-
-
-def _duck_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "VARCHAR"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "BLOB"
-    if pa.types.is_int64(arrow_type) or pa.types.is_int32(arrow_type):
-        return "BIGINT"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_decimal(arrow_type):
-        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return _duck_type(arrow_type.value_type) + "[]"
-    if pa.types.is_null(arrow_type):
-        return "VARCHAR"
-    raise TypeError(f"no warehouse column type for arrow type {arrow_type}")
 
 
 def _id_table(ids: "list[str] | pa.Array | pa.ChunkedArray") -> pa.Table:
@@ -121,12 +97,12 @@ class WarehouseSession:
             return
         existing = self.columns(table)
         if not existing:
-            cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in schema)
+            cols = ", ".join(f'"{f.name}" ' + column_type(f.type, "duckdb") for f in schema)
             self.con.execute(f"create table if not exists {table} ({cols})")
         else:
             for f in schema:
                 if f.name not in existing:
-                    self.con.execute(f'alter table {table} add column "{f.name}" {_duck_type(f.type)}')
+                    self.con.execute(f'alter table {table} add column "{f.name}" ' + column_type(f.type, "duckdb"))
         self._columns[table] = set(existing) | set(schema.names)
 
     def delete_ids(self, table: str, business_date, ids: "list[str] | pa.Array | pa.ChunkedArray") -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
@@ -28,6 +29,7 @@ from fincdp.tenants import Tenant
 LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads", "snapshots")
 PARTITION_COLUMN = "_business_date"   # every ODS table's tenant-day partition
 INSERT_ROWS = 2_000                   # rows per MySQL INSERT statement
+VARCHAR_TIERS = (64, 255)             # MySQL string columns as VARCHAR of the first tier that fits, else TEXT
 
 
 @dataclass(frozen=True)
@@ -128,29 +130,43 @@ def _literal(value: Any) -> str:
     return exp.convert(value).sql()
 
 
-# --- MySQL / MariaDB ----------------------------------------------------------------------------
+def _width(mysql_type: str) -> float:
+    return float(mysql_type[8:-1]) if mysql_type.startswith("VARCHAR(") else float("inf")
 
-def _mysql_type(t: pa.DataType) -> str:
+
+# Column types by engine for each kind of Arrow type ({p}, {s}: decimal precision and scale).
+_COLUMN_TYPES = {
+    "string": {"duckdb": "VARCHAR", "mysql": "TEXT", "clickhouse": "String"},
+    "binary": {"duckdb": "BLOB", "mysql": "LONGBLOB", "clickhouse": "String"},
+    "integer": {"duckdb": "BIGINT", "mysql": "BIGINT", "clickhouse": "Int64"},
+    "floating": {"duckdb": "DOUBLE", "mysql": "DOUBLE", "clickhouse": "Float64"},
+    "boolean": {"duckdb": "BOOLEAN", "mysql": "BOOLEAN", "clickhouse": "Bool"},
+    "decimal": {"duckdb": "DECIMAL({p},{s})", "mysql": "DECIMAL({p},{s})", "clickhouse": "Decimal({p}, {s})"},
+    # MySQL DATETIME holds UTC (sessions run in UTC); DuckDB keeps the zone when Arrow has one.
+    "timestamp": {"duckdb": "TIMESTAMP", "mysql": "DATETIME(6)", "clickhouse": "DateTime64(6, 'UTC')"},
+    "timestamptz": {"duckdb": "TIMESTAMPTZ", "mysql": "DATETIME(6)", "clickhouse": "DateTime64(6, 'UTC')"},
+    "date": {"duckdb": "DATE", "mysql": "DATE", "clickhouse": "Date32"},
+}
+
+
+def column_type(t: pa.DataType, engine: str, *, nullable: bool = True) -> str:
+    """The engine's column type for an Arrow type (ClickHouse: Nullable unless told otherwise)."""
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return "JSON"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
-        return "TEXT"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return "LONGBLOB"
-    if pa.types.is_integer(t):
-        return "BIGINT"
-    if pa.types.is_floating(t):
-        return "DOUBLE"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision},{t.scale})"
-    if pa.types.is_timestamp(t):
-        return "DATETIME(6)"
-    if pa.types.is_date(t):
-        return "DATE"
-    raise TypeError(f"no MySQL column type for arrow type {t}")
+        inner = column_type(t.value_type, engine)
+        return {"duckdb": inner + "[]", "mysql": "JSON", "clickhouse": f"Array({inner})"}[engine]
+    kind = ("string" if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t) else
+            "binary" if pa.types.is_binary(t) or pa.types.is_large_binary(t) else
+            "integer" if pa.types.is_integer(t) else "floating" if pa.types.is_floating(t) else
+            "boolean" if pa.types.is_boolean(t) else "decimal" if pa.types.is_decimal(t) else
+            ("timestamptz" if t.tz else "timestamp") if pa.types.is_timestamp(t) else
+            "date" if pa.types.is_date(t) else None)
+    if kind is None:
+        raise TypeError(f"no {engine} column type for arrow type {t}")
+    name = _COLUMN_TYPES[kind][engine].format(p=getattr(t, "precision", 0), s=getattr(t, "scale", 0))
+    return f"Nullable({name})" if engine == "clickhouse" and nullable else name
 
+
+# --- MySQL / MariaDB ----------------------------------------------------------------------------
 
 def _mysql_value(value: Any) -> Any:
     if isinstance(value, list):
@@ -187,22 +203,40 @@ class MySqlSession(EngineSession):
                    else c for c in columns]
         return pa.table(columns, names=names)
 
-    def ensure_table(self, table: str, schema: pa.Schema) -> None:
+    def ensure_table(self, table: str, schema: pa.Schema, data: pa.Table | None = None) -> None:
         database, name = self._split(table)
         target = f"`{database}`.`{name}`"
-        existing = set(self.columns(table))
+        existing = self.columns(table)
         with self.connection.cursor() as cursor:
             if not existing:
                 cursor.execute(f"create database if not exists `{database}` character set utf8mb4")
-                columns = ", ".join(f"`{f.name}` {_mysql_type(f.type)}" for f in schema)
+                columns = ", ".join(f"`{f.name}` {self._type(f, data)}" for f in schema)
                 cursor.execute(f"create table if not exists {target} ({columns}, key ({PARTITION_COLUMN})) "
                                "engine = InnoDB default charset = utf8mb4")
+                return
+            widths = dict(self._native_rows(
+                "select column_name, character_maximum_length from information_schema.columns "
+                f"where table_schema = {_literal(database)} and table_name = {_literal(name)} "
+                "and data_type = 'varchar'"))
             for f in schema:
-                if existing and f.name not in existing:
-                    cursor.execute(f"alter table {target} add column `{f.name}` {_mysql_type(f.type)}")
+                wanted = self._type(f, data)
+                if f.name not in existing:
+                    cursor.execute(f"alter table {target} add column `{f.name}` {wanted}")
+                elif f.name in widths and _width(wanted) > widths[f.name]:  # longer values came
+                    cursor.execute(f"alter table {target} modify column `{f.name}` {wanted}")
+
+    @staticmethod
+    def _type(field: pa.Field, data: pa.Table | None) -> str:
+        """VARCHAR for strings that fit (MariaDB hashes and indexes VARCHAR join keys, not TEXT: a
+        join on TEXT keys compares every pair), TEXT for longer ones; other types as column_type."""
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            return column_type(field.type, "mysql")
+        longest = (pc.max(pc.utf8_length(data[field.name])).as_py() or 0) if data is not None and data.num_rows else 0
+        # Tiers keep a wide table under InnoDB's 65,535-byte row limit (utf8mb4: 4 bytes a character).
+        return next((f"VARCHAR({n})" for n in VARCHAR_TIERS if longest <= n), "TEXT")
 
     def publish(self, table: str, business_date: datetime.date, data: pa.Table) -> int:
-        self.ensure_table(table, data.schema)
+        self.ensure_table(table, data.schema, data)
         database, name = self._split(table)
         target = f"`{database}`.`{name}`"
         # DDL commits implicitly in MySQL; the partition's swap below is one transaction.
@@ -220,7 +254,7 @@ class MySqlSession(EngineSession):
     def replace_table(self, table: str, data: pa.Table) -> int:
         database, name = self._split(table)
         target, fresh, old = (f"`{database}`.`{n}`" for n in (name, f"{name}__new", f"{name}__old"))
-        columns = ", ".join(f"`{f.name}` {_mysql_type(f.type)}" for f in data.schema)
+        columns = ", ".join(f"`{f.name}` {self._type(f, data)}" for f in data.schema)
         with self.connection.cursor() as cursor:
             cursor.execute(f"create database if not exists `{database}` character set utf8mb4")
             cursor.execute(f"drop table if exists {fresh}, {old}")
@@ -245,20 +279,6 @@ class MySqlSession(EngineSession):
 
 # --- ClickHouse ---------------------------------------------------------------------------------
 
-def _clickhouse_type(t: pa.DataType, *, nullable: bool = True) -> str:
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return f"Array({_clickhouse_type(t.value_type)})"
-    base = ("String" if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
-                         or pa.types.is_large_binary(t) or pa.types.is_null(t)) else
-            "Int64" if pa.types.is_integer(t) else "Float64" if pa.types.is_floating(t) else
-            "Bool" if pa.types.is_boolean(t) else
-            f"Decimal({t.precision}, {t.scale})" if pa.types.is_decimal(t) else
-            "DateTime64(6, 'UTC')" if pa.types.is_timestamp(t) else "Date32" if pa.types.is_date(t) else None)
-    if base is None:
-        raise TypeError(f"no ClickHouse column type for arrow type {t}")
-    return f"Nullable({base})" if nullable else base
-
-
 class ClickHouseSession(EngineSession):
     dialect = "clickhouse"
 
@@ -281,14 +301,14 @@ class ClickHouseSession(EngineSession):
         existing = set(self.columns(table))
         if not existing:
             self.client.command(f"create database if not exists `{database}`")
-            columns = ", ".join(f"`{f.name}` {_clickhouse_type(f.type, nullable=f.name != PARTITION_COLUMN)}"
+            columns = ", ".join(f"`{f.name}` {column_type(f.type, 'clickhouse', nullable=f.name != PARTITION_COLUMN)}"
                                 for f in schema)
             self.client.command(f"create table if not exists {target} ({columns}) engine = MergeTree "
                                 f"partition by `{PARTITION_COLUMN}` order by tuple()")
         for f in schema:
             if existing and f.name not in existing:
                 self.client.command(f"alter table {target} add column if not exists `{f.name}` "
-                                    f"{_clickhouse_type(f.type)}")
+                                    f"{column_type(f.type, 'clickhouse')}")
 
     def publish(self, table: str, business_date: datetime.date, data: pa.Table) -> int:
         self.ensure_table(table, data.schema)
@@ -313,7 +333,7 @@ class ClickHouseSession(EngineSession):
     def replace_table(self, table: str, data: pa.Table) -> int:
         database, name = self._split(table)
         target, fresh = f"`{database}`.`{name}`", f"`{database}`.`{name}__new`"
-        columns = ", ".join(f"`{f.name}` {_clickhouse_type(f.type)}" for f in data.schema)
+        columns = ", ".join(f"`{f.name}` {column_type(f.type, 'clickhouse')}" for f in data.schema)
         self.client.command(f"create database if not exists `{database}`")
         self.client.command(f"drop table if exists {fresh}")
         self.client.command(f"create table {fresh} ({columns}) engine = MergeTree order by tuple()")

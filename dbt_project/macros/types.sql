@@ -4,3 +4,16 @@
 {% macro default__metric_number() %}{{ dbt.type_numeric() }}{% endmacro %}
 {% macro mysql__metric_number() %}decimal(38, 6){% endmacro %}
 {% macro clickhouse__metric_number() %}Nullable({{ dbt.type_numeric() }}){% endmacro %}
+
+{#- A typed NULL string, for a column a branch of a union does not have. MySQL casts only to CHAR;
+    ClickHouse types are not nullable unless said so. -#}
+{% macro null_string() %}{{ return(adapter.dispatch('null_string')()) }}{% endmacro %}
+{% macro default__null_string() %}cast(null as {{ dbt.type_string() }}){% endmacro %}
+{% macro mysql__null_string() %}cast(null as char){% endmacro %}
+{% macro clickhouse__null_string() %}cast(null as Nullable(String)){% endmacro %}
+
+{#- A timestamp of any source type (with or without zone, nullable), for comparing across sources. -#}
+{% macro as_timestamp(expression) %}{{ return(adapter.dispatch('as_timestamp')(expression)) }}{% endmacro %}
+{% macro default__as_timestamp(expression) %}cast({{ expression }} as {{ dbt.type_timestamp() }}){% endmacro %}
+{% macro mysql__as_timestamp(expression) %}cast({{ expression }} as datetime(6)){% endmacro %}
+{% macro clickhouse__as_timestamp(expression) %}cast({{ expression }} as Nullable(DateTime64(6, 'UTC'))){% endmacro %}

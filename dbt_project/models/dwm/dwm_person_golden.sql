@@ -22,24 +22,24 @@ wecom as (
 
 candidates as (
     select identities.one_id as one_id, 1 as source_rank, 'crm_contact' as record_source,
-           crm.contact_id as record_id, cast(crm.updated_at as {{ dbt.type_timestamp() }}) as observed_at,
+           crm.contact_id as record_id, {{ as_timestamp('crm.updated_at') }} as observed_at,
            crm.contact_name as person_name, crm.title as title, crm.mobile_token as mobile_token,
-           crm.email_token as email_token, cast(null as {{ dbt.type_string() }}) as company_name,
+           crm.email_token as email_token, {{ null_string() }} as company_name,
            crm.enterprise_id as crm_enterprise_id
     from crm
     join identities on identities.record_source = 'crm_contact' and identities.record_id = crm.contact_id
     union all
     select identities.one_id, 2, 'file_contact', files.file_contact_id,
-           cast(files.signed_up_at as {{ dbt.type_timestamp() }}),
+           {{ as_timestamp('files.signed_up_at') }},
            files.contact_name, files.title, files.mobile_token, files.email_token, files.company,
-           cast(null as {{ dbt.type_string() }})
+           {{ null_string() }}
     from files
     join identities on identities.record_source = 'file_contact' and identities.record_id = files.file_contact_id
     union all
     select identities.one_id, 3, 'wecom_external_contact', wecom.external_userid,
-           cast(wecom.followed_at as {{ dbt.type_timestamp() }}),
-           wecom.contact_name, wecom.position, cast(null as {{ dbt.type_string() }}),
-           cast(null as {{ dbt.type_string() }}), wecom.corp_full_name, cast(null as {{ dbt.type_string() }})
+           {{ as_timestamp('wecom.followed_at') }},
+           wecom.contact_name, wecom.position, {{ null_string() }},
+           {{ null_string() }}, wecom.corp_full_name, {{ null_string() }}
     from wecom
     join identities on identities.record_source = 'wecom_external_contact'
         and identities.record_id = wecom.external_userid
