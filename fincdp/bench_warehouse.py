@@ -263,6 +263,18 @@ def _serve_chdb(data_dir: Path) -> None:
         sys.stdin.read()
 
 
+def _oneid(work: Path, engine: str, business_date: date) -> dict:
+    """The OneID step of the daily job on the engine (connection settings from the environment)."""
+    _use_home(work)
+    from assets.oneid import resolve_tenant
+    from fincdp.tenants import current_tenants
+    from resources.warehouse import Warehouse
+
+    tenant = current_tenants().get(TENANT)
+    with Warehouse(engine=engine).writer(tenant) as session:
+        return resolve_tenant(session, tenant, business_date)
+
+
 def _copy_ods(work: Path, engine: str, connect: dict, database: str) -> dict:
     """ODS of the tenant's DuckDB file into the engine (the test fixture's copy), replacing it."""
     _use_home(work)
@@ -569,6 +581,11 @@ def run(work: Path, *, contacts: int, engine: str = "duckdb", workers: int = 2, 
                                               "--target", engine, "--target-path", str(work / f"target-{engine}-{project_dir.name}"),
                                               "--log-path", str(log_dir)],
                            env=dbt_env, cwd=project_dir)
+                if name == "dwd" and (project_dir / "models" / "oneid").exists():
+                    # The marts read OneID's output: resolve identities between DWD and DWM, as the job does.
+                    runner.run(day, "oneid", "OneID (assets/oneid.py resolve_tenant)",
+                               [sys.executable, "-m", "fincdp.bench_warehouse", "oneid", str(work), engine,
+                                business_date.isoformat()], env=dbt_env, cwd=REPO_ROOT)
             counts[day] = runner.child(day, "counts", "", "counts", work, engine, json.dumps(connect),
                                        "" if engine == "duckdb" else f"{tenant.database_prefix}_",
                                        record=False).detail
@@ -629,7 +646,8 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
             project: str = "working tree") -> str:
     by = {(s.day, s.name): s for s in steps}
     ods_names = ("ods", "pulls", "files")  # "ods": both in one step (older runs)
-    names = [n for n in (*ods_names, "copy", *LAYERS, "snapshots", "tests") if ("full", n) in by]
+    names = [n for n in (*ods_names, "copy", LAYERS[0], "oneid", *LAYERS[1:], "snapshots", "tests")
+             if ("full", n) in by]
     engine_col = engine != "duckdb"
     events = manifest["counts"].get(f"files/events_{DAY1}.jsonl", 0)
     lines = [
@@ -661,7 +679,7 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
               "pulls": "ODS: CRM and WeCom pulls (real ingestion code)",
               "files": f"ODS: dropped files, contacts and events (real ingestion code, {workers} workers)",
               "copy": f"ODS copy DuckDB → {engine} (fixture)",
-              "dwd": "dbt run dwd", "dwm": "dbt run dwm", "dws": "dbt run dws", "ads": "dbt run ads",
+              "dwd": "dbt run dwd", "oneid": "OneID (identities between DWD and DWM)", "dwm": "dbt run dwm", "dws": "dbt run dws", "ads": "dbt run ads",
               "snapshots": "dbt snapshot", "tests": "dbt test"}
     for name in names:
         lines.append(f"| {labels[name]} |" + cells(by.get(("full", name))) + cells(by.get(("incremental", name))))
@@ -669,7 +687,7 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
     totals = {}
     for day in ("full", "incremental"):
         dbt_s = sum(by[(day, n)].seconds for n in dbt_names if (day, n) in by)
-        build_s = dbt_s + sum(by[(day, n)].seconds for n in ods_names if (day, n) in by)
+        build_s = dbt_s + sum(by[(day, n)].seconds for n in (*ods_names, "oneid") if (day, n) in by)
         peak = max(s.peak_mb for s in steps if s.day == day)
         engine_peak = max((s.engine_peak_mb or 0) for s in steps if s.day == day)
         totals[day] = (dbt_s, build_s, peak, engine_peak)
@@ -736,6 +754,8 @@ def main(argv: list[str]) -> None:
         _serve_chdb(Path(args[0]))
     elif kind == "copy":
         print(json.dumps(_copy_ods(Path(args[0]), args[1], json.loads(args[2]), args[3])))
+    elif kind == "oneid":
+        print(json.dumps(_oneid(Path(args[0]), args[1], date.fromisoformat(args[2]))))
     elif kind == "counts":
         print(json.dumps(_counts(Path(args[0]), args[1], json.loads(args[2]), args[3])))
     else:
