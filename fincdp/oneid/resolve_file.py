@@ -13,13 +13,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from fincdp.oneid.deterministic import Conflict, resolve_strong
 from fincdp.oneid.identifiers import IDENTIFIER_TYPES, normalize_identifier
@@ -34,30 +34,24 @@ class MappingError(ValueError):
     """A mapping that cannot be used; the message names the file, the entry and the problem."""
 
 
+def _one_of(known, what: str):
+    def check(value: str) -> str:
+        if value not in known:
+            raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")
+        return value
+    return check
+
+
 class IdentifierColumn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     column: str
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in IDENTIFIER_TYPES:
-            raise ValueError(f"unknown identifier type {value!r}; known: {', '.join(IDENTIFIER_TYPES)}")
-        return value
+    type: Annotated[str, AfterValidator(_one_of(IDENTIFIER_TYPES, "identifier type"))]
 
 
 class AttributeColumn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     column: str
-    kind: str
-
-    @field_validator("kind")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in ATTRIBUTE_KINDS:
-            raise ValueError(f"unknown attribute kind {value!r}; known: {', '.join(ATTRIBUTE_KINDS)}")
-        return value
+    kind: Annotated[str, AfterValidator(_one_of(ATTRIBUTE_KINDS, "attribute kind"))]
 
 
 class Mapping(BaseModel):
