@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['contact_id', 'activity_date']]) }}
 -- Per CRM contact and day: calls and matched web/app events (matched on the phone or email token
 -- until OneID assigns identities).
 with calls as (

@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['enterprise_id']]) }}
 -- Which people belong to which enterprise, with the evidence: the CRM's own link, or a WeCom
 -- customer whose legal company name matches the enterprise's.
 with contacts as (

@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['contact_id']]) }}
 -- One row per current CRM contact: activity over 1, 7, 30 days and all time up to the business date.
 with contacts as (
     select * from {{ ref('dwd_crm__contacts') }}

@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['enterprise_id']]) }}
 -- One row per current CRM enterprise: people, pipeline and activity up to the business date.
 with enterprises as (
     select * from {{ ref('dwd_crm__enterprises') }}

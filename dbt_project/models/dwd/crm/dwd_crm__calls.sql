@@ -1,5 +1,6 @@
 -- Calls are interactions, not entities: each business date adds its own calls (incremental).
-{{ config(materialized='incremental', unique_key='business_date', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='business_date', incremental_strategy='delete+insert',
+          mysql_indexes=[['contact_id', 'business_date']]) }}
 
 with calls as (
     {{ latest_version(source('ods', 'crm_calls'), 'updated_at') }}

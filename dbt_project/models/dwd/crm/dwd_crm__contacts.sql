@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['contact_id'], ['mobile_token'], ['email_token'], ['enterprise_id']]) }}
 -- Current CRM contacts as of the business date. Personal data stays tokenised: joins and OneID use
 -- the *_token columns; *_enc ciphertexts are carried for authorised display only.
 with versions as (

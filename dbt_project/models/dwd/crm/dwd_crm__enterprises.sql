@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['enterprise_id']]) }}
 -- Current CRM enterprises as of the business date; soft-deleted accounts are left out (the
 -- snapshot of this model records when they went).
 with versions as (

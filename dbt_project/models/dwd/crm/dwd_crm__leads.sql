@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['lead_id'], ['contact_id']]) }}
 with versions as (
     {{ latest_version(source('ods', 'crm_leads'), 'updated_at') }}
 ),

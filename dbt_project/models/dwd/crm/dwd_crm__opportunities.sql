@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['opportunity_id'], ['lead_id'], ['enterprise_id']]) }}
 with versions as (
     {{ latest_version(source('ods', 'crm_opportunities'), 'updated_at') }}
 ),

@@ -1,5 +1,6 @@
 -- Web/app/mini-app events of the business date (deduplicated on event_id at ingestion).
-{{ config(materialized='incremental', unique_key='business_date', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='business_date', incremental_strategy='delete+insert',
+          mysql_indexes=[['payload_phone_token'], ['payload_email_token']]) }}
 
 with events as (
     select * from {{ source('ods', 'sdk_events') }}
