@@ -18,6 +18,9 @@ import pytest
 
 from assets.partitions import partition_key
 from fincdp.cli import main
+# Imported before any test sets FINCDP_WAREHOUSE: the module-level `defs` other tests use is built
+# on import and must stay the DuckDB default.
+from orchestration.definitions import build_definitions
 from resources.warehouse import Warehouse
 from tests.integration.test_ods_assets import write_tenant_data
 from tests.support.fixtures import require_dbt_mysql
@@ -77,8 +80,6 @@ def engine(request, platform, monkeypatch):
     for name, value in {"FINCDP_WAREHOUSE": request.param, **env}.items():
         monkeypatch.setenv(name, value)
     drop_databases(request.param, server)
-    from orchestration.definitions import build_definitions
-
     return request.param, build_definitions(), server
 
 
