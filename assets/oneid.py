@@ -156,7 +156,8 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
     counts["review_open"] = sum(r["status"] == "open" for r in review)
     counts["hubs"] = len(hub_rows)
     session.replace_table(RECORDS, pa.concat_tables([known_records, *records]))
-    session.replace_table(MAP, pa.concat_tables(maps))
+    # The marts join records to identities on (record_source, record_id) and people on one_id.
+    session.replace_table(MAP, pa.concat_tables(maps), indexes=[("record_source", "record_id"), ("one_id",)])
     session.replace_table(HISTORY, pa.concat_tables([history, pa.Table.from_pylist(new_history, schema=_HISTORY)]))
     session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=REVIEW_SCHEMA))
     session.replace_table(HUBS, pa.Table.from_pylist(hub_rows, schema=_HUBS))

@@ -123,8 +123,9 @@ class WarehouseSession:
         finally:
             self.con.unregister("_fincdp_ids")
 
-    def replace_table(self, table: str, data: pa.Table) -> int:
-        """Make `table` hold exactly `data` (one transaction: readers see the old rows or the new)."""
+    def replace_table(self, table: str, data: pa.Table, indexes: Sequence[Sequence[str]] = ()) -> int:
+        """Make `table` hold exactly `data` (one transaction: readers see the old rows or the new).
+        DuckDB needs no `indexes` for joins."""
         self.con.register("_fincdp_replace", data)
         try:
             self.con.execute("begin transaction")

@@ -118,8 +118,9 @@ class EngineSession:
         """Make the engine's partition of `table` for business_date hold exactly `data`."""
         raise NotImplementedError
 
-    def replace_table(self, table: str, data: pa.Table) -> int:
-        """Make `table` hold exactly `data`, swapped in whole (readers never see it half written)."""
+    def replace_table(self, table: str, data: pa.Table, indexes: Sequence[Sequence[str]] = ()) -> int:
+        """Make `table` hold exactly `data`, swapped in whole (readers never see it half written).
+        `indexes`: column lists that joins use, where the engine needs an index for them (MySQL)."""
         raise NotImplementedError
 
     def _native_rows(self, sql: str) -> list[tuple]:
@@ -251,10 +252,11 @@ class MySqlSession(EngineSession):
             raise
         return data.num_rows
 
-    def replace_table(self, table: str, data: pa.Table) -> int:
+    def replace_table(self, table: str, data: pa.Table, indexes: Sequence[Sequence[str]] = ()) -> int:
         database, name = self._split(table)
         target, fresh, old = (f"`{database}`.`{n}`" for n in (name, f"{name}__new", f"{name}__old"))
-        columns = ", ".join(f"`{f.name}` {self._type(f, data)}" for f in data.schema)
+        columns = ", ".join([*(f"`{f.name}` {self._type(f, data)}" for f in data.schema),
+                             *(f"key ({', '.join(f'`{c}`' for c in cols)})" for cols in indexes)])
         with self.connection.cursor() as cursor:
             cursor.execute(f"create database if not exists `{database}` character set utf8mb4")
             cursor.execute(f"drop table if exists {fresh}, {old}")
@@ -330,8 +332,8 @@ class ClickHouseSession(EngineSession):
         return data.num_rows
 
 
-    def replace_table(self, table: str, data: pa.Table) -> int:
-        database, name = self._split(table)
+    def replace_table(self, table: str, data: pa.Table, indexes: Sequence[Sequence[str]] = ()) -> int:
+        database, name = self._split(table)  # ClickHouse joins need no index
         target, fresh = f"`{database}`.`{name}`", f"`{database}`.`{name}__new`"
         columns = ", ".join(f"`{f.name}` {column_type(f.type, 'clickhouse')}" for f in data.schema)
         self.client.command(f"create database if not exists `{database}`")
