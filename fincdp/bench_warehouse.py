@@ -289,8 +289,7 @@ def _copy_ods(work: Path, engine: str, connect: dict, database: str) -> dict:
         connection = pymysql.connect(**connect, charset="utf8mb4", autocommit=False)
         with connection.cursor() as cursor:
             cursor.execute(f"drop database if exists `{database}`")
-        copy_ods_to_mysql(path, connection, database)
-        _short_text_to_varchar(connection, database)
+        copy_ods_to_mysql(path, connection, database)  # VARCHAR keys, as publishing declares them
         connection.close()
     else:
         import clickhouse_connect
@@ -299,33 +298,6 @@ def _copy_ods(work: Path, engine: str, connect: dict, database: str) -> dict:
         client.command(f"drop database if exists {database}")
         copy_ods_to_clickhouse(path, client, database)
     return {}
-
-
-VARCHAR_MAX = 255
-
-
-def _short_text_to_varchar(connection, database: str) -> None:
-    """The fixture types every string column TEXT. MariaDB's hash join cannot hash TEXT/BLOB keys (its
-    join key is a few bytes of length prefix), so every join on them degrades to comparing all pairs: the
-    DWM join of contacts and events then runs for hours at 100,000 contacts. Columns whose values all fit
-    become VARCHAR(255), as a MySQL landing would declare ids, codes and tokens; long ones (`_raw`,
-    payloads) stay TEXT. dbt's `create table as select` carries the type on into DWD and beyond."""
-    with connection.cursor() as cursor:
-        cursor.execute("select table_name, column_name from information_schema.columns "
-                       "where table_schema = %s and data_type in ('text', 'mediumtext', 'longtext') "
-                       "order by table_name, ordinal_position", [database])
-        by_table: dict[str, list[str]] = {}
-        for table, column in cursor.fetchall():
-            by_table.setdefault(table, []).append(column)
-        for table, columns in by_table.items():
-            cursor.execute("select " + ", ".join(f"coalesce(max(char_length(`{c}`)), 0)" for c in columns)
-                           + f" from `{database}`.`{table}`")
-            lengths = cursor.fetchone()
-            short = [c for c, n in zip(columns, lengths) if n <= VARCHAR_MAX]
-            if short:
-                cursor.execute(f"alter table `{database}`.`{table}` "
-                               + ", ".join(f"modify `{c}` varchar({VARCHAR_MAX})" for c in short))
-    connection.commit()
 
 
 def _counts(work: Path, engine: str, connect: dict, prefix: str) -> dict:

@@ -165,9 +165,10 @@ def publish_ods(landing: WarehouseSession, target: EngineSession, *, tables: lis
     Returns the rows published per table."""
     published = {}
     for table in tables or ods_tables(landing):
-        target.ensure_table(table, landing.arrow(f"select * from {table} limit 0").schema)
         dates = [business_date] if business_date is not None else [
             d for (d,) in landing.rows(f"select distinct _business_date from {table} order by 1")]
+        if not dates:  # publish() creates the table otherwise
+            target.ensure_table(table, landing.arrow(f"select * from {table} limit 0").schema)
         published[table] = sum(target.publish(table, d, landing.arrow(
             f"select * from {table} where _business_date = ?", [d])) for d in dates)
     return published
