@@ -11,7 +11,10 @@ Runs between the two dbt steps (DWD, then DWM/DWS/ADS), on the configured engine
 - oneid.identifier_hubs  identifier values shared by too many records to merge anything.
 
 Identifiers arrive as the pipeline's per-tenant tokens: normalised and keyed at the door, so equal
-tokens are equal identifiers and no raw personal data is needed here.
+tokens are equal identifiers and no raw personal data is needed here. People then go through the
+probabilistic stage (Splink, fincdp.oneid.probabilistic) over name, company and title, with the tokens
+as exact-match evidence: pairs at the tenant's `oneid_confidence_threshold` link identities, pairs in the
+review band join the review queue, links that would join two ID numbers are cut and queued.
 """
 
 import hashlib
@@ -25,12 +28,28 @@ import pyarrow.compute as pc
 from assets.partitions import tenant_day, tenant_day_of
 from fincdp.oneid.deterministic import resolve_strong
 from fincdp.oneid.identity import changes, mint
+from fincdp.oneid.probabilistic import Attribute, Cut, Evidence, LinkResult, link
 from resources.warehouse import Warehouse
 
 RECORDS, MAP, HISTORY, REVIEW, HUBS = ("oneid.records", "oneid.identity_map", "oneid.identity_history",
                                        "oneid.review_queue", "oneid.identifier_hubs")
 ENTITY_TYPES = ("enterprise", "person")
 DECISIONS = ("approved", "rejected")
+# Splink needs enough records to learn m and u from; a smaller tenant keeps the strong-id result.
+PROBABILISTIC_MIN_RECORDS = 100
+# Comparison attributes of a person record, one row per record key (DuckDB dialect; translated per engine).
+PERSON_ATTRIBUTES = {
+    "dwd.dwd_crm__contacts":
+        "select 'crm_contact:' || c.contact_id as record_key, c.contact_name as name, e.enterprise_name as company, "
+        "c.title as title from dwd.dwd_crm__contacts c "
+        "left join dwd.dwd_crm__enterprises e on c.enterprise_id = e.enterprise_id",
+    "dwd.dwd_wecom__external_contacts":
+        "select 'wecom_external_contact:' || external_userid as record_key, contact_name as name, "
+        "coalesce(corp_full_name, corp_name) as company, position as title from dwd.dwd_wecom__external_contacts",
+    "dwd.dwd_file__contacts":
+        "select 'file_contact:' || file_contact_id as record_key, contact_name as name, company, title "
+        "from dwd.dwd_file__contacts",
+}
 
 
 class OneIdConfig(dg.Config):
@@ -76,6 +95,96 @@ def _ordered_keys(known: pa.Table, live: pa.Array) -> pa.Array:
     return pa.concat_arrays([known_keys, fresh.take(pc.sort_indices(fresh))])
 
 
+def _aligned(keys: pa.Array, record_keys: pa.Array, values: pa.Array) -> pa.Array:
+    """`values` (one per record key) in the order of `keys`; null where a key has none."""
+    position = pc.index_in(keys, record_keys)
+    return values.take(position) if len(values) else pa.nulls(len(keys), values.type)
+
+
+def _person_attributes(session, keys: pa.Array) -> pa.Table:
+    parts = [session.arrow(sql) for table, sql in PERSON_ATTRIBUTES.items() if session.table_exists(table)]
+    schema = pa.schema([("record_key", pa.string()), ("name", pa.string()), ("company", pa.string()),
+                        ("title", pa.string())])
+    found = pa.concat_tables([t.select(schema.names).cast(schema) for t in parts]) if parts else schema.empty_table()
+    # one row per record (a WeCom contact appears once per employee following it)
+    found = found.group_by("record_key").aggregate([(c, "min") for c in ("name", "company", "title")])
+    return pa.table({c: _aligned(keys, found["record_key"].combine_chunks(), found[f"{c}_min"].combine_chunks())
+                     for c in ("name", "company", "title")})
+
+
+def link_people(session, keys: pa.Array, rows: pa.Table, cluster: np.ndarray, joined_by: np.ndarray, rules,
+                rejected: list[tuple[int, int]]) -> "LinkResult | str":
+    """The probabilistic stage over a tenant's people, after the strong ids (`cluster`, `joined_by`), as a
+    result over all `keys`, or why the stage was skipped. Only people records (CRM, WeCom, files) take part:
+    events have nothing to compare and reach their person through strong ids, with their cluster."""
+    n = len(keys)
+    sub = np.flatnonzero(~np.char.startswith(keys.to_numpy(zero_copy_only=False).astype(str), "sdk_event:"))
+    if len(sub) < PROBABILISTIC_MIN_RECORDS:
+        return f"skipped: {len(sub)} person records (needs {PROBABILISTIC_MIN_RECORDS} to train on)"
+    sub_keys = keys.take(pa.array(sub))
+    position = np.full(n, -1, dtype=np.int64)
+    position[sub] = np.arange(len(sub))
+    # a deterministic cluster inside the subset is named by its first (oldest) member there
+    _, first, inverse = np.unique(cluster[sub], return_index=True, return_inverse=True)
+    columns = {"record": pa.array(np.arange(len(sub))), "cluster": pa.array(first[inverse])}
+    attributes_table = _person_attributes(session, sub_keys)
+    columns.update({c: attributes_table[c] for c in attributes_table.column_names})
+    evidence, exclusive = [], {}
+    for identifier_type in sorted(set(rows["identifier_type"].to_pylist())):
+        of_type = rows.filter(pc.equal(rows["identifier_type"], identifier_type))
+        per_record = of_type.group_by("record_key").aggregate([("identifier", "min")])
+        value = _aligned(sub_keys, per_record["record_key"].combine_chunks(),
+                         per_record["identifier_min"].combine_chunks())
+        rule = rules.rule(identifier_type)
+        if rule.exclusive and rule.strength == "strong":
+            exclusive[identifier_type] = np.array(value.to_pylist(), dtype=object)
+        # a value no two records share (a CRM key, a WeCom id) can never agree: no evidence in it
+        if (pc.max(pc.value_counts(value.drop_null()).field("counts")).as_py() or 0) > 1:
+            columns[identifier_type] = value
+            evidence.append(Evidence(identifier_type, identifier_type, tokens=True))
+    attributes = [Attribute("name", "name"), Attribute("company", "text"), Attribute("title", "text")]
+    kept_apart = [(position[a], position[b]) for a, b in rejected if position[a] >= 0 and position[b] >= 0]
+    try:
+        linked = link(pa.table(columns), attributes, evidence, rules, joined_by=joined_by[sub], exclusive=exclusive,
+                      rejected=kept_apart)
+    except ValueError as exc:  # nothing to block or train on: the strong-id result stands
+        return f"skipped: {exc}"
+
+    # back to all records: a deterministic cluster follows its people records' identity
+    group_of_cluster = np.arange(n)
+    group_of_cluster[cluster[sub]] = sub[linked.root]
+    group = group_of_cluster[cluster]
+    oldest = np.full(n, n, dtype=np.int64)
+    np.minimum.at(oldest, group, np.arange(n))
+    confidence_of_cluster = np.ones(n)
+    np.minimum.at(confidence_of_cluster, cluster[sub], linked.confidence)
+    evidence_all = joined_by.copy()
+    evidence_all[sub] = linked.evidence
+    pairs = linked.pairs.set_column(0, "record_l", pa.array(sub[linked.pairs["record_l"].to_numpy()])) \
+        .set_column(1, "record_r", pa.array(sub[linked.pairs["record_r"].to_numpy()]))
+    cuts = [Cut(int(sub[c.record_a]), int(sub[c.record_b]), c.probability, c.reason) for c in linked.cuts]
+    return LinkResult(root=oldest[group], confidence=confidence_of_cluster[cluster], evidence=evidence_all,
+                      pairs=pairs, cuts=cuts, hubs=linked.hubs, blocking_rules=linked.blocking_rules,
+                      training_rules=linked.training_rules, timings=linked.timings)
+
+
+def _probabilistic_review(entity_type: str, key_list: list[str], linked: LinkResult, rules
+                          ) -> list[tuple[str, str, str, str, str]]:
+    """Review items (record_a, record_b, 'probabilistic', agreeing attributes, reason): pairs in the review
+    band, and links cut because they would have joined two ID numbers (or a pair a reviewer rejected)."""
+    pairs = linked.pairs.filter(pc.equal(linked.pairs["decision"], "review"))
+    # a pair already in one identity through other links needs no decision
+    apart = linked.root[pairs["record_l"].to_numpy()] != linked.root[pairs["record_r"].to_numpy()]
+    pairs = pairs.filter(pa.array(apart))
+    items = [(key_list[left], key_list[right], "probabilistic", agreeing or "",
+              f"match probability {p:.3f} is under the merge threshold {rules.threshold}")
+             for left, right, p, agreeing in zip(pairs["record_l"].to_pylist(), pairs["record_r"].to_pylist(),
+                                                  pairs["probability"].to_pylist(), pairs["agreeing"].to_pylist())]
+    items += [(key_list[c.record_a], key_list[c.record_b], "probabilistic", f"p={c.probability:.3f}", c.reason)
+              for c in linked.cuts]
+    return items
+
+
 def resolve_tenant(session, tenant, business_date, *, now: datetime | None = None) -> dict:
     """One resolution of every identity of the tenant; returns counts for the materialization."""
     now = now or datetime.now(timezone.utc)
@@ -105,6 +214,7 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
             "seq": pa.array(next_seq + np.arange(len(keys) - n_known), pa.int64()),
             "first_seen_on": pa.array([business_date] * (len(keys) - n_known), pa.date32())}, schema=_RECORDS))
         next_seq += len(keys) - n_known
+        probable: list[tuple[str, str, str, str, str]] = []
         key_list = keys.to_pylist()
         index = {k: i for i, k in enumerate(key_list)}
         strong = rows.filter(pc.equal(rows["strength"], "strong"))
@@ -113,8 +223,20 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
                        and r["record_a"] in index and r["record_b"] in index] for d in DECISIONS}
         result = resolve_strong(len(keys), pc.index_in(strong["record_key"], keys).to_numpy(zero_copy_only=False),
                                 strong["identifier_type"], strong["identifier"], rules,
-                                approved=decided["approved"], rejected=decided["rejected"])
-        roots, inverse = np.unique(result.root, return_inverse=True)
+                                approved=decided["approved"], rejected=decided["rejected"],
+                                counts_toward_hubs=~np.char.startswith(keys.to_numpy(zero_copy_only=False).astype(str),
+                                                                       "sdk_event:"))
+        root, confidence, joined_by = result.root, np.ones(len(keys)), result.joined_by
+        if entity_type == "person" and tenant.oneid_probabilistic:
+            linked = link_people(session, keys, rows, result.root, result.joined_by, rules, decided["rejected"])
+            if isinstance(linked, str):
+                counts["probabilistic"] = linked
+            else:
+                root, confidence, joined_by = linked.root, linked.confidence, linked.evidence
+                decisions = pc.value_counts(linked.pairs["decision"]).to_pylist()
+                counts.update({f"probabilistic_{d['values']}": d["counts"] for d in decisions})
+                probable += _probabilistic_review(entity_type, key_list, linked, rules)
+        roots, inverse = np.unique(root, return_inverse=True)
         one_ids = np.array([mint(tenant.id, entity_type, key_list[r]) for r in roots.tolist()], dtype=object)[inverse]
 
         # Records no longer in DWD keep no identity (deleted upstream); their place in the order stays.
@@ -125,15 +247,15 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
             "entity_type": pa.array([entity_type] * len(live_keys), pa.string()),
             "record_source": pc.list_element(split, 0), "record_id": pc.list_element(split, 1),
             "record_key": live_keys, "one_id": pa.array(one_ids[is_live].tolist(), pa.string()),
-            "confidence": pa.array(np.ones(len(live_keys))),
-            "evidence": pa.array([j or "self" for j in result.joined_by[is_live].tolist()], pa.string())},
+            "confidence": pa.array(np.round(confidence[is_live], 4)),
+            "evidence": pa.array([j or "self" for j in joined_by[is_live].tolist()], pa.string())},
             schema=_MAP))
         counts["records"] += len(live_keys)
         counts[f"{entity_type}_identities"] = len(set(one_ids[is_live].tolist()))
 
         before = previous_map.filter(pc.equal(previous_map["entity_type"], entity_type))
         current = dict(zip(key_list, one_ids.tolist()))
-        joined = dict(zip(key_list, result.joined_by.tolist()))
+        joined = dict(zip(key_list, joined_by.tolist()))
         for change in changes(dict(zip(before["record_key"].to_pylist(), before["one_id"].to_pylist())),
                               current, joined):
             new_history.append({"business_date": business_date, "recorded_at": now, "entity_type": entity_type,
@@ -141,13 +263,14 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
                                 "records": change.records, "rule": change.rule})
             counts[change.action + "s"] += 1
         existing = {r["review_id"] for r in review}
-        for c in result.conflicts:
-            a, b = key_list[c.record_a], key_list[c.record_b]
-            rid = review_id(entity_type, a, b, c.identifier_type, c.value)
+        conflicts = [(key_list[c.record_a], key_list[c.record_b], c.identifier_type, c.value, c.reason)
+                     for c in result.conflicts]
+        for a, b, identifier_type, identifier, reason in conflicts + probable:
+            rid = review_id(entity_type, a, b, identifier_type, identifier)
             if rid not in existing:
                 existing.add(rid)
                 review.append({"review_id": rid, "entity_type": entity_type, "record_a": a, "record_b": b,
-                               "identifier_type": c.identifier_type, "identifier": c.value, "reason": c.reason,
+                               "identifier_type": identifier_type, "identifier": identifier, "reason": reason,
                                "status": "open", "raised_on": business_date, "decided_by": None,
                                "decided_at": None})
         hub_rows += [{"entity_type": entity_type, "identifier_type": t, "identifier": v, "records": n,
@@ -184,7 +307,8 @@ _HUBS = pa.schema([("entity_type", pa.string()), ("identifier_type", pa.string()
 @dg.asset(key=["oneid", "identities"], group_name="oneid", partitions_def=tenant_day,
           deps=[dg.AssetKey(["dwd", "dwd_identifiers"])], kinds={"python"},
           description="Person and enterprise OneIDs from dwd_identifiers: strong identifiers in priority "
-                      "order with hub limits and conflict cuts; merge/split history; review queue.")
+                      "order with hub limits and conflict cuts, then Splink over people's names, companies "
+                      "and titles; merge/split history; review queue.")
 def identities(context: dg.AssetExecutionContext, config: OneIdConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     day = tenant_day_of(context)
     now = datetime.now(timezone.utc)

@@ -97,6 +97,9 @@ class Tenant(_Strict):
     # {phone: {max_records: 3}}, and the match probability at which a probabilistic pair merges.
     oneid_merge_rules: dict[str, dict] = {}
     oneid_confidence_threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
+    # Splink over names, companies, titles and weak identifiers after the strong ids (off: strong ids only,
+    # e.g. while a tenant's data is too small to train on).
+    oneid_probabilistic: bool = True
 
     @field_validator("timezone")
     @classmethod

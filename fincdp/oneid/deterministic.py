@@ -57,9 +57,14 @@ def _codes(array: pa.Array) -> tuple[np.ndarray, pa.Array]:
 
 def resolve_strong(n_records: int, record: np.ndarray, identifier_type: pa.Array, value: pa.Array,
                    rules: MergeRules, *, approved: list[tuple[int, int]] = (),
-                   rejected: list[tuple[int, int]] = ()) -> StrongResult:
+                   rejected: list[tuple[int, int]] = (), counts_toward_hubs: np.ndarray | None = None
+                   ) -> StrongResult:
     """Cluster records 0..n_records-1 on their key identifiers: (record[i], identifier_type[i], value[i])
-    rows, values already normalised and valid as keys (fincdp.oneid.identifiers)."""
+    rows, values already normalised and valid as keys (fincdp.oneid.identifiers).
+
+    `counts_toward_hubs` (per record, default all): which records count against a type's `max_records`.
+    Observations of a person (web/app events) are not people: a visitor's fifty events with their own
+    phone do not make that phone a switchboard."""
     record = np.asarray(record, dtype=np.int64)
     if len(record) == 0:  # no identifier links: only reviewers' approvals join records
         result = StrongResult(root=np.arange(n_records, dtype=np.int64),
@@ -79,7 +84,9 @@ def resolve_strong(n_records: int, record: np.ndarray, identifier_type: pa.Array
     # One link per (record, value).
     pair = np.unique(record * n_keys + key_code)
     record, key_code = pair // n_keys, pair % n_keys
-    key_records = np.bincount(key_code, minlength=n_keys)
+    key_records = np.bincount(key_code, minlength=n_keys) if counts_toward_hubs is None else \
+        np.bincount(key_code, weights=np.asarray(counts_toward_hubs, dtype=np.int64)[record], minlength=n_keys
+                    ).astype(np.int64)
 
     type_rules = [rules.rule(name) for name in type_names]
     strong = np.array([r.strength == "strong" for r in type_rules], dtype=bool)

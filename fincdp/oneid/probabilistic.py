@@ -60,6 +60,7 @@ class Evidence:
     column: str          # column of the records table: one normalised value per record, or null
     identifier_type: str
     label: str = ""
+    tokens: bool = False  # values are keyed tokens (the pipeline's HMACs): only equality means anything
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,7 @@ def link(records: pa.Table, attributes: Sequence[Attribute], evidence: Sequence[
                 values = pc.if_else(pc.fill_null(mask, False), pa.scalar(None, pa.string()), values)
         name = f"e{i}"
         data[name] = values
-        cols.append(_Col(name, e.label or e.column, f"id:{e.identifier_type}"))
+        cols.append(_Col(name, e.label or e.column, "id:token" if e.tokens else f"id:{e.identifier_type}"))
     if not cols:
         raise ValueError("the probabilistic stage needs at least one attribute or evidence identifier")
     table = pa.table(data)

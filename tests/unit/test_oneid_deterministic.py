@@ -40,6 +40,21 @@ def test_hubs_link_nothing_and_reviewers_decisions_hold():
     assert joined.root.tolist() == [0, 0] and joined.joined_by[1] == "review:approved"
 
 
+def test_a_visitors_events_do_not_make_their_phone_a_hub():
+    # record 0 is a CRM contact; records 1..20 are that visitor's web events carrying the same phone
+    links = [(i, "phone", "p") for i in range(21)]
+    events_count = resolve(21, links)
+    assert len(set(events_count.root.tolist())) == 21 and events_count.hubs  # as records, they are a hub
+    people_only = np.zeros(21, dtype=bool)
+    people_only[0] = True
+    result = resolve(21, links, counts_toward_hubs=people_only)
+    assert set(result.root.tolist()) == {0} and result.hubs == []
+    # a switchboard shared by six people is still a hub, whatever the events say
+    shared = [(i, "phone", "switchboard") for i in range(6)] + [(6, "phone", "switchboard")]
+    result = resolve(7, shared, counts_toward_hubs=np.array([True] * 6 + [False]))
+    assert len(set(result.root.tolist())) == 7 and result.hubs == [("phone", "switchboard", 6)]
+
+
 def test_history_tells_merges_from_splits():
     assert mint("t001", "person", "crm_contact:C1") != mint("t002", "person", "crm_contact:C1")
     previous = {"a": "P1", "b": "P1", "c": "P2", "d": "P2"}
