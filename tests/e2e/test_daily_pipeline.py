@@ -151,6 +151,33 @@ def test_identities_match_the_planted_people(pipeline, tenant):
     assert any(evidence.startswith("splink p=") for _, _, evidence in resolved)
 
 
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_people_are_linked_to_their_planted_enterprise(pipeline, tenant):
+    """Person -> enterprise at the OneID grain: a person's primary enterprise is the one the generator
+    planted behind their records, and each enterprise's golden record counts its people."""
+    p, _, _ = pipeline
+    source_of = {"crm": "crm_contact", "wecom": "wecom_external_contact", "file": "file_contact", "event": "sdk_event"}
+    planted_person, planted_enterprise = {}, {}
+    with open(p.data_dir / tenant / "ground_truth.csv", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r["entity"] == "person":
+                planted_person[f"{source_of[r['source']]}:{r['source_id']}"] = r["enterprise_id"]
+            else:
+                planted_enterprise[r["source_id"]] = r["enterprise_id"]
+    with p.session(tenant) as s:
+        people = s.rows("select m.record_key, l.enterprise_one_id from oneid.identity_map m "
+                        "join dwm.dwm_person_enterprise_links l on l.person_one_id = m.one_id and l.link_rank = 1 "
+                        "where m.record_source = 'crm_contact'")
+        enterprise_records = dict(s.rows("select one_id, min(record_id) from oneid.identity_map "
+                                         "where entity_type = 'enterprise' group by one_id"))
+        golden = s.rows("select sum(people), count(*), count(distinct one_id) from dwm.dwm_enterprise_golden")
+        linked = s.scalar("select count(distinct person_one_id) from dwm.dwm_person_enterprise_links")
+    right = sum(planted_person[key] == planted_enterprise[enterprise_records[e]] for key, e in people)
+    assert people and right >= 0.95 * len(people), f"{right} of {len(people)} CRM contacts at their planted enterprise"
+    [(people_total, rows, distinct)] = golden
+    assert rows == distinct and people_total >= linked
+
+
 def test_no_raw_personal_data_anywhere(pipeline):
     p, _, logs = pipeline
     mobiles, emails, id_numbers = set(), set(), set()

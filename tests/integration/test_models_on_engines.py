@@ -22,6 +22,10 @@ QUERIES = {
     "identifiers": "select count(*), count(distinct identifier) from {p}dwd.dwd_identifiers",
     "metrics": "select metric_name, metric_version, round(metric_value, 4) from {p}ads.ads_metric_values "
                "order by metric_name",
+    "person_enterprise": "select count(*), sum(case when link_rank = 1 then 1 else 0 end), sum(records), "
+                         "count(distinct enterprise_one_id) from {p}dwm.dwm_person_enterprise_links",
+    "enterprise_golden": "select count(*), sum(people), sum(primary_people), count(credit_code), "
+                         "count(legal_representative) from {p}dwm.dwm_enterprise_golden",
 }
 
 

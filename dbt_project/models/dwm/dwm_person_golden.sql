@@ -44,18 +44,7 @@ candidates as (
     join identities on identities.record_source = 'wecom_external_contact'
         and identities.record_id = wecom.external_userid
 ),
-{% for attribute in attributes %}
-{{ attribute }}_survivor as (
-    select one_id, {{ attribute }}, record_source as {{ attribute }}_source
-    from (
-        select one_id, {{ attribute }}, record_source,
-               row_number() over (partition by one_id order by source_rank, observed_at desc, record_id) as pick
-        from candidates
-        where {{ attribute }} is not null
-    ) ranked
-    where pick = 1
-),
-{% endfor %}
+{{ survivor_ctes(attributes, 'source_rank, observed_at desc, record_id', source_column='record_source') }}
 people as (
     select one_id, count(*) as source_records, min(source_rank) as best_source_rank
     from candidates
