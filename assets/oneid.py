@@ -18,6 +18,7 @@ review band join the review queue, links that would join two ID numbers are cut 
 """
 
 import hashlib
+import json
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -33,6 +34,11 @@ from resources.warehouse import Warehouse
 
 RECORDS, MAP, HISTORY, REVIEW, HUBS = ("oneid.records", "oneid.identity_map", "oneid.identity_history",
                                        "oneid.review_queue", "oneid.identifier_hubs")
+# The probabilistic stage's state between runs: the trained model, each person record's input
+# fingerprint, and the pairs scored so far (only pairs touching a new or changed record are scored again).
+MODEL, INPUTS, SCORED = "oneid.splink_model", "oneid.splink_inputs", "oneid.splink_scored_pairs"
+# A stored model is retrained after this many days (or when the compared columns change, or on request).
+MODEL_MAX_AGE_DAYS = 7
 ENTITY_TYPES = ("enterprise", "person")
 DECISIONS = ("approved", "rejected")
 # Splink needs enough records to learn m and u from; a smaller tenant keeps the strong-id result.
@@ -53,10 +59,12 @@ PERSON_ATTRIBUTES = {
 
 
 class OneIdConfig(dg.Config):
-    """Review decisions to record before resolving (ids from oneid.review_queue)."""
+    """Review decisions to record before resolving (ids from oneid.review_queue); `retrain`: train the
+    probabilistic model afresh and rescore every pair instead of only new and changed records."""
     approve: list[str] = []
     reject: list[str] = []
     reviewer: str = ""
+    retrain: bool = False
 
 
 def review_id(entity_type: str, record_a: str, record_b: str, identifier_type: str, identifier: str) -> str:
@@ -112,11 +120,56 @@ def _person_attributes(session, keys: pa.Array) -> pa.Table:
                      for c in ("name", "company", "title")})
 
 
+def _fingerprints(inputs: pa.Table) -> pa.Array:
+    """Per record, a digest of everything the probabilistic stage compares: equal means unchanged."""
+    text = [pc.fill_null(pc.cast(inputs[c], pa.string()), "\x00") for c in inputs.column_names]
+    joined = pc.binary_join_element_wise(*text, "\x1f") if len(text) > 1 else text[0]
+    return pa.array([hashlib.md5(v.encode()).hexdigest() for v in joined.to_pylist()], pa.string())
+
+
+def _stored_model(session, signature: str, business_date) -> dict | None:
+    """The tenant's trained model, if it compares these columns and is recent enough to reuse."""
+    if not session.table_exists(MODEL):
+        return None
+    rows = session.rows(f"select trained_on, signature, model_json from {MODEL}")
+    if not rows:
+        return None
+    trained_on, stored_signature, model_json = rows[0]
+    if isinstance(trained_on, datetime):
+        trained_on = trained_on.date()
+    if stored_signature != signature or (business_date - trained_on).days >= MODEL_MAX_AGE_DAYS:
+        return None
+    return json.loads(model_json)
+
+
+def _previous_pairs(session, keys: pa.Array, fingerprints: pa.Array) -> dict:
+    """`dirty` (new or changed records) and `previous` (stored pairs among the others, renumbered)."""
+    dirty = np.ones(len(keys), dtype=bool)
+    if session.table_exists(INPUTS):
+        before = session.arrow(f"select record_key, fingerprint from {INPUTS}")
+        old = _aligned(keys, before["record_key"].combine_chunks(), before["fingerprint"].combine_chunks())
+        dirty = ~pc.fill_null(pc.equal(old, fingerprints), False).to_numpy(zero_copy_only=False)
+    if not session.table_exists(SCORED):
+        return {"dirty": dirty, "previous": None}
+    scored = session.arrow(f"select * from {SCORED}")
+    left = pc.fill_null(pc.index_in(scored["record_key_l"], keys), -1).to_numpy().astype(np.int64)
+    right = pc.fill_null(pc.index_in(scored["record_key_r"], keys), -1).to_numpy().astype(np.int64)
+    keep = (left >= 0) & (right >= 0)  # both records still people of the tenant
+    keep[keep] = ~dirty[left[keep]] & ~dirty[right[keep]]
+    previous = scored.drop_columns(["record_key_l", "record_key_r"]).filter(pa.array(keep))
+    previous = previous.add_column(0, "record_l", pa.array(left[keep])).add_column(1, "record_r", pa.array(right[keep]))
+    return {"dirty": dirty, "previous": previous}
+
+
 def link_people(session, keys: pa.Array, rows: pa.Table, cluster: np.ndarray, joined_by: np.ndarray, rules,
-                rejected: list[tuple[int, int]]) -> "LinkResult | str":
+                rejected: list[tuple[int, int]], business_date, *, retrain: bool = False) -> "LinkResult | str":
     """The probabilistic stage over a tenant's people, after the strong ids (`cluster`, `joined_by`), as a
     result over all `keys`, or why the stage was skipped. Only people records (CRM, WeCom, files) take part:
-    events have nothing to compare and reach their person through strong ids, with their cluster."""
+    events have nothing to compare and reach their person through strong ids, with their cluster.
+
+    Incremental: with a stored model (trained within MODEL_MAX_AGE_DAYS on the same columns), only pairs
+    touching a new or changed record are scored; the others come from the stored pairs. A rebuild with the
+    same model scores the same pairs, so it gives the same identities."""
     n = len(keys)
     sub = np.flatnonzero(~np.char.startswith(keys.to_numpy(zero_copy_only=False).astype(str), "sdk_event:"))
     if len(sub) < PROBABILISTIC_MIN_RECORDS:
@@ -144,11 +197,26 @@ def link_people(session, keys: pa.Array, rows: pa.Table, cluster: np.ndarray, jo
             evidence.append(Evidence(identifier_type, identifier_type, tokens=True))
     attributes = [Attribute("name", "name"), Attribute("company", "text"), Attribute("title", "text")]
     kept_apart = [(position[a], position[b]) for a, b in rejected if position[a] >= 0 and position[b] >= 0]
+    inputs = pa.table(columns)
+    signature = ",".join([a.column for a in attributes] + [e.column for e in evidence])
+    fingerprints = _fingerprints(inputs.drop_columns(["record", "cluster"]))
+    stored = None if retrain else _stored_model(session, signature, business_date)
+    incremental = {}
+    if stored is not None:
+        incremental = {"model": stored, **_previous_pairs(session, sub_keys, fingerprints)}
     try:
-        linked = link(pa.table(columns), attributes, evidence, rules, joined_by=joined_by[sub], exclusive=exclusive,
-                      rejected=kept_apart)
+        linked = link(inputs, attributes, evidence, rules, joined_by=joined_by[sub], exclusive=exclusive,
+                      rejected=kept_apart, **incremental)
     except ValueError as exc:  # nothing to block or train on: the strong-id result stands
         return f"skipped: {exc}"
+    if stored is None:
+        session.replace_table(MODEL, pa.table({"trained_on": pa.array([business_date], pa.date32()),
+                                               "signature": [signature], "model_json": [json.dumps(linked.model)]}))
+    session.replace_table(INPUTS, pa.table({"record_key": sub_keys, "fingerprint": fingerprints}))
+    scored = linked.scored
+    session.replace_table(SCORED, scored.drop_columns(["record_l", "record_r"]).add_column(
+        0, "record_key_l", sub_keys.take(scored["record_l"])).add_column(
+        1, "record_key_r", sub_keys.take(scored["record_r"])))
 
     # back to all records: a deterministic cluster follows its people records' identity
     group_of_cluster = np.arange(n)
@@ -165,7 +233,7 @@ def link_people(session, keys: pa.Array, rows: pa.Table, cluster: np.ndarray, jo
     cuts = [Cut(int(sub[c.record_a]), int(sub[c.record_b]), c.probability, c.reason) for c in linked.cuts]
     return LinkResult(root=oldest[group], confidence=confidence_of_cluster[cluster], evidence=evidence_all,
                       pairs=pairs, cuts=cuts, hubs=linked.hubs, blocking_rules=linked.blocking_rules,
-                      training_rules=linked.training_rules, timings=linked.timings)
+                      training_rules=linked.training_rules, timings=linked.timings, rescored=linked.rescored)
 
 
 def _probabilistic_review(entity_type: str, key_list: list[str], linked: LinkResult, rules
@@ -185,7 +253,7 @@ def _probabilistic_review(entity_type: str, key_list: list[str], linked: LinkRes
     return items
 
 
-def resolve_tenant(session, tenant, business_date, *, now: datetime | None = None) -> dict:
+def resolve_tenant(session, tenant, business_date, *, now: datetime | None = None, retrain: bool = False) -> dict:
     """One resolution of every identity of the tenant; returns counts for the materialization."""
     now = now or datetime.now(timezone.utc)
     rules = tenant.merge_rules()
@@ -228,13 +296,17 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
                                                                        "sdk_event:"))
         root, confidence, joined_by = result.root, np.ones(len(keys)), result.joined_by
         if entity_type == "person" and tenant.oneid_probabilistic:
-            linked = link_people(session, keys, rows, result.root, result.joined_by, rules, decided["rejected"])
+            linked = link_people(session, keys, rows, result.root, result.joined_by, rules, decided["rejected"],
+                                 business_date, retrain=retrain)
             if isinstance(linked, str):
                 counts["probabilistic"] = linked
             else:
                 root, confidence, joined_by = linked.root, linked.confidence, linked.evidence
                 decisions = pc.value_counts(linked.pairs["decision"]).to_pylist()
                 counts.update({f"probabilistic_{d['values']}": d["counts"] for d in decisions})
+                counts["probabilistic_model"] = "stored" if linked.blocking_rules == ["stored model"] else "trained"
+                counts["probabilistic_seconds"] = round(sum(linked.timings.values()), 1)
+                counts["probabilistic_rescored_records"] = linked.rescored
                 probable += _probabilistic_review(entity_type, key_list, linked, rules)
         roots, inverse = np.unique(root, return_inverse=True)
         one_ids = np.array([mint(tenant.id, entity_type, key_list[r]) for r in roots.tolist()], dtype=object)[inverse]
@@ -319,7 +391,7 @@ def identities(context: dg.AssetExecutionContext, config: OneIdConfig, warehouse
             review = decide(review, config.reject, "rejected", config.reviewer, now)
             session.replace_table(REVIEW, pa.Table.from_pylist(review, schema=REVIEW_SCHEMA))
             context.log.info(f"{config.reviewer}: approved {len(config.approve)}, rejected {len(config.reject)}")
-        counts = resolve_tenant(session, day.tenant, day.business_date, now=now)
+        counts = resolve_tenant(session, day.tenant, day.business_date, now=now, retrain=config.retrain)
     return dg.MaterializeResult(metadata={"dagster/row_count": counts["records"], **counts})
 
 

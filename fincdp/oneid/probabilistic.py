@@ -84,6 +84,9 @@ class LinkResult:
     blocking_rules: list[str] = field(default_factory=list)
     training_rules: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    model: dict | None = None    # the trained Splink model (settings + m/u), to score later runs with
+    scored: pa.Table | None = None  # record_l, record_r, match_probability, gamma_<col>: what was scored
+    rescored: int = 0            # records whose pairs were scored by this run (all, or the dirty ones)
 
     def review(self) -> pa.Table:
         return self.pairs.filter(pc.equal(self.pairs["decision"], "review"))
@@ -270,12 +273,18 @@ def link(records: pa.Table, attributes: Sequence[Attribute], evidence: Sequence[
          joined_by: np.ndarray | None = None, exclusive: dict[str, np.ndarray] | None = None,
          rejected: Sequence[tuple[int, int]] = (), candidate_floor: float = 0.2, seed: int = 42,
          budget_per_record: float = 8.0, max_rules: int = 6, em_max_pairs: float | None = None,
-         progress: Callable[[str], None] | None = None, con: duckdb.DuckDBPyConnection | None = None) -> LinkResult:
+         progress: Callable[[str], None] | None = None, con: duckdb.DuckDBPyConnection | None = None,
+         model: dict | None = None, dirty: np.ndarray | None = None, previous: pa.Table | None = None) -> LinkResult:
     """Link the deterministic clusters of `records` (columns `record`, `cluster` and the named ones).
 
     `joined_by`: the deterministic stage's joined_by per record (evidence text); `exclusive`: per
     exclusive identifier type, the record's valid key value (or None) — two identities holding
     different values are never linked; `rejected`: record pairs a reviewer kept apart.
+
+    Incremental runs: `model` (a previous result's `model`) skips blocking choice and training;
+    with `dirty` (per record: new or changed since `previous` was scored) only pairs touching a dirty
+    record are scored, and `previous` (earlier `scored` rows among clean records, renumbered to these
+    records) supplies the rest.
     """
     import time
 
@@ -321,6 +330,8 @@ def link(records: pa.Table, attributes: Sequence[Attribute], evidence: Sequence[
         cols.append(_Col(name, e.label or e.column, "id:token" if e.tokens else f"id:{e.identifier_type}"))
     if not cols:
         raise ValueError("the probabilistic stage needs at least one attribute or evidence identifier")
+    if dirty is not None:
+        data["dirty"] = pa.array(np.asarray(dirty, dtype=bool))
     table = pa.table(data)
     by_name = {c.name: c for c in cols}
     timings["prepare"] = time.perf_counter() - t0
@@ -333,51 +344,68 @@ def link(records: pa.Table, attributes: Sequence[Attribute], evidence: Sequence[
     con.unregister("oneid_input_arrow")
     del table, data
 
-    budget = int(max(200_000, budget_per_record * n))
-    chosen, counts = _choose_blocking(con, "oneid_input", cols, n, budget, max_rules)
-    multi_clusters = int(con.execute("select count(*) from (select cluster from oneid_input group by cluster "
-                                     "having count(*) > 1)").fetchall()[0][0])
-    blocking = [_rule_sql(k) for k in chosen] + (["l.cluster = r.cluster"] if multi_clusters else [])
-    training = _choose_training(chosen, counts, by_name, n)
-    describe = lambda key: "+".join(by_name[c].label for c in key)  # noqa: E731
-    say(f"blocking on {', '.join(describe(k) for k in chosen) or 'nothing'}"
-        + (" and the deterministic cluster" if multi_clusters else "")
-        + f"; EM on {', '.join(describe(k) for k in training) or 'nothing'}")
-    if not blocking:
-        raise ValueError("no usable blocking key: every attribute is empty or too common to block on")
-    timings["blocking"] = time.perf_counter() - t0 - timings["prepare"]
-
     from splink import DuckDBAPI, Linker, SettingsCreator
 
-    text_cols = [c.name for c in cols if c.kind != "number"]
-    lengths = con.execute("select " + ", ".join(f"avg(length({c}))" for c in text_cols) + " from oneid_input"
-                          ).fetchall()[0] if text_cols else []
-    short = {c: (v or 0) <= 4 for c, v in zip(text_cols, lengths)}
-
-    settings = SettingsCreator(
-        link_type="dedupe_only", unique_id_column_name="record",
-        comparisons=[_comparison(c, short.get(c.name, False)) for c in cols],
-        blocking_rules_to_generate_predictions=blocking,
-        retain_matching_columns=True, retain_intermediate_calculation_columns=False,  # gammas need the first
-    )
     db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register("oneid_input"), settings, log_level=logging.ERROR)
+    describe = lambda key: "+".join(by_name[c].label for c in key)  # noqa: E731
+    if model is None:
+        budget = int(max(200_000, budget_per_record * n))
+        chosen, counts = _choose_blocking(con, "oneid_input", cols, n, budget, max_rules)
+        multi_clusters = int(con.execute("select count(*) from (select cluster from oneid_input group by cluster "
+                                         "having count(*) > 1)").fetchall()[0][0])
+        blocking = [_rule_sql(k) for k in chosen] + (["l.cluster = r.cluster"] if multi_clusters else [])
+        training = _choose_training(chosen, counts, by_name, n)
+        say(f"blocking on {', '.join(describe(k) for k in chosen) or 'nothing'}"
+            + (" and the deterministic cluster" if multi_clusters else "")
+            + f"; EM on {', '.join(describe(k) for k in training) or 'nothing'}")
+        if not blocking:
+            raise ValueError("no usable blocking key: every attribute is empty or too common to block on")
+        timings["blocking"] = time.perf_counter() - t0 - timings["prepare"]
 
-    t = time.perf_counter()
-    strict = _strict_rules(chosen, counts, by_name, n)
-    say(f"prior from {len(strict)} strict rule(s)")
-    try:
-        linker.training.estimate_probability_two_random_records_match(strict, recall=0.7)
-    except Exception as exc:  # no pair satisfies the strict rules: a small file of singletons
-        log.info("prior from strict rules failed (%s); using 1/n", exc)
-        linker._settings_obj._probability_two_random_records_match = min(0.5, 1.0 / max(n, 2))
-    say("u by random sampling")
-    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs(n), seed=seed)
-    em_pairs = em_max_pairs or float(min(2e6, max(2e5, 2 * n)))
-    for key in training:
-        say(f"EM on {describe(key)}")
-        linker.training.estimate_parameters_using_expectation_maximisation(_rule_sql(key), max_pairs=em_pairs)
-    timings["train"] = time.perf_counter() - t
+        text_cols = [c.name for c in cols if c.kind != "number"]
+        lengths = con.execute("select " + ", ".join(f"avg(length({c}))" for c in text_cols) + " from oneid_input"
+                              ).fetchall()[0] if text_cols else []
+        short = {c: (v or 0) <= 4 for c, v in zip(text_cols, lengths)}
+
+        settings = SettingsCreator(
+            link_type="dedupe_only", unique_id_column_name="record",
+            comparisons=[_comparison(c, short.get(c.name, False)) for c in cols],
+            blocking_rules_to_generate_predictions=blocking,
+            retain_matching_columns=True, retain_intermediate_calculation_columns=False,  # gammas need the first
+        )
+        linker = Linker(db_api.register("oneid_input"), settings, log_level=logging.ERROR)
+
+        t = time.perf_counter()
+        strict = _strict_rules(chosen, counts, by_name, n)
+        say(f"prior from {len(strict)} strict rule(s)")
+        try:
+            linker.training.estimate_probability_two_random_records_match(strict, recall=0.7)
+        except Exception as exc:  # no pair satisfies the strict rules: a small file of singletons
+            log.info("prior from strict rules failed (%s); using 1/n", exc)
+            linker._settings_obj._probability_two_random_records_match = min(0.5, 1.0 / max(n, 2))
+        say("u by random sampling")
+        linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs(n), seed=seed)
+        em_pairs = em_max_pairs or float(min(2e6, max(2e5, 2 * n)))
+        for key in training:
+            say(f"EM on {describe(key)}")
+            linker.training.estimate_parameters_using_expectation_maximisation(_rule_sql(key), max_pairs=em_pairs)
+        timings["train"] = time.perf_counter() - t
+        blocking_labels = [describe(k) for k in chosen] + (["cluster"] if multi_clusters else [])
+        training_labels = [describe(k) for k in training]
+    else:
+        known = {c["output_column_name"] for c in model.get("comparisons", [])}
+        if known != set(by_name):
+            raise ValueError(f"the stored model compares {sorted(known)}, these records have {sorted(by_name)}: "
+                             "retrain")
+        settings = dict(model)
+        if dirty is not None:  # only pairs touching a new or changed record
+            settings["blocking_rules_to_generate_predictions"] = [
+                {**rule, "blocking_rule": f"({rule['blocking_rule']}) and (l.dirty or r.dirty)"}
+                if isinstance(rule, dict) else f"({rule}) and (l.dirty or r.dirty)"
+                for rule in model["blocking_rules_to_generate_predictions"]]
+        linker = Linker(db_api.register("oneid_input"), settings, log_level=logging.ERROR)
+        blocking_labels, training_labels = ["stored model"], []
+        timings["train"] = 0.0
     t = time.perf_counter()
     say("scoring pairs")
     predictions = linker.inference.predict(threshold_match_probability=candidate_floor)
@@ -385,15 +413,19 @@ def link(records: pa.Table, attributes: Sequence[Attribute], evidence: Sequence[
     scored = _fetch(con, f"select least(record_l, record_r) as record_l, greatest(record_l, record_r) as record_r, "
                          f"match_probability, {gammas} from {predictions.physical_name}")
     predictions.drop_table_from_database_and_remove_from_cache()
+    if previous is not None and previous.num_rows:
+        scored = pa.concat_tables([previous.select(scored.column_names).cast(scored.schema), scored])
     timings["predict"] = time.perf_counter() - t
+    trained = model or linker.misc.save_model_to_json()
     if own:
         con.close()
 
     t = time.perf_counter()
     result = _merge(n, cluster, joined_by, scored, cols, rules, exclusive or {}, rejected)
     result.hubs = hubs
-    result.blocking_rules = [describe(k) for k in chosen] + (["cluster"] if multi_clusters else [])
-    result.training_rules = [describe(k) for k in training]
+    result.blocking_rules, result.training_rules = blocking_labels, training_labels
+    result.model, result.scored = trained, scored
+    result.rescored = n if dirty is None or model is None else int(np.count_nonzero(dirty))
     timings["merge"] = time.perf_counter() - t
     result.timings = timings
     return result

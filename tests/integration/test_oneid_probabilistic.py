@@ -129,3 +129,42 @@ def test_a_tenant_can_keep_to_strong_identifiers(platform, tenant):
     crm_ids = {ids[f"crm_contact:{p['crm']}"][0] for p in world.people}
     assert not [p for p in world.people if "wecom" in p and ids[f"wecom_external_contact:{p['wecom']}"][0] in crm_ids]
     assert {confidence for _, confidence, _ in ids.values()} == {1.0}
+
+
+def test_a_later_day_scores_only_new_and_changed_people_and_a_rebuild_agrees(platform, tenant):
+    from resources.warehouse import Warehouse
+
+    day2 = date(2026, 11, 26)
+    with Warehouse().session(tenant) as session:
+        world = build(session)
+        first = resolve_tenant(session, tenant, DAY)
+        assert first["probabilistic_model"] == "trained"
+        # Day 2: twenty more of the CRM people are added on WeCom, and one WeCom customer changes company.
+        late = world.people[90:110]
+        session.insert("dwd.dwd_wecom__external_contacts", pa.Table.from_pylist(
+            [{"external_userid": f"wl{i:04d}", "contact_name": p["name"], "corp_full_name": p["company"],
+              "corp_name": None, "position": p["title"]} for i, p in enumerate(late)],
+            schema=session.arrow("select * from dwd.dwd_wecom__external_contacts limit 0").schema))
+        session.insert("dwd.dwd_identifiers", pa.Table.from_pylist(
+            [{"entity_type": "person", "record_source": "wecom_external_contact", "record_id": f"wl{i:04d}",
+              "identifier_type": "wecom_external_userid", "identifier": f"wl{i:04d}", "strength": "strong"}
+             for i in range(len(late))], schema=session.arrow("select * from dwd.dwd_identifiers limit 0").schema))
+        moved = world.people[0]
+        session.execute("update dwd.dwd_wecom__external_contacts set corp_full_name = '广州新开咨询有限公司', "
+                        "position = '顾问' where external_userid = ?", [moved["wecom"]])
+        second = resolve_tenant(session, tenant, day2)
+        incremental = identity_map(session)
+
+        assert second["probabilistic_model"] == "stored"
+        assert second["probabilistic_rescored_records"] == len(late) + 1
+        for i, p in enumerate(late):
+            assert incremental[f"wecom_external_contact:wl{i:04d}"][0] == incremental[f"crm_contact:{p['crm']}"][0]
+        assert incremental[f"wecom_external_contact:{moved['wecom']}"][0] != incremental[f"crm_contact:{moved['crm']}"][0]
+
+        # A rebuild with the same model (stored pairs dropped) scores every pair: the same identities.
+        for table in ("oneid.splink_inputs", "oneid.splink_scored_pairs"):
+            session.execute(f"drop table {table}")
+        rebuilt = resolve_tenant(session, tenant, day2)
+        assert rebuilt["probabilistic_rescored_records"] > second["probabilistic_rescored_records"]
+        assert {k: v[0] for k, v in identity_map(session).items()} == {k: v[0] for k, v in incremental.items()}
+        assert resolve_tenant(session, tenant, day2, retrain=True)["probabilistic_model"] == "trained"
