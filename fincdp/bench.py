@@ -194,13 +194,9 @@ def _report(results: dict, contacts: int, events_per_contact: float, repeat: int
 
 
 def _write(report: Path, table: str) -> None:
-    text = report.read_text(encoding="utf-8") if report.exists() else ""
-    block = f"{MARK_BEGIN}\n{table}\n{MARK_END}"
-    if MARK_BEGIN in text:
-        text = text[:text.index(MARK_BEGIN)] + block + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text += f"\n{block}\n"
-    report.write_text(text, encoding="utf-8")
+    from fincdp.bench_report import replace_block
+
+    replace_block(report, MARK_BEGIN, MARK_END, table)
 
 
 if __name__ == "__main__":  # python -m fincdp.bench prepare WORK CONTACTS EPC | KIND WORK WORKERS

@@ -402,12 +402,9 @@ def _report(quality_rows: dict | None, det: dict | None, chained: dict | None, p
 
 
 def write_report(report: Path, block: str) -> None:
-    text = report.read_text(encoding="utf-8") if report.exists() else ""
-    if MARK_BEGIN in text and MARK_END in text:
-        text = text[:text.index(MARK_BEGIN)] + block + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    report.write_text(text, encoding="utf-8")
+    from fincdp.bench_report import replace_block
+
+    replace_block(report, MARK_BEGIN, MARK_END, block.removeprefix(MARK_BEGIN).removesuffix(MARK_END))
 
 
 def run(work: Path, *, records: int = 1_000_000, probabilistic_records: int = 1_000_000, demo_scale: int = 2000,

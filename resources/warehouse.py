@@ -20,7 +20,7 @@ import pyarrow as pa
 from fincdp.tenants import Tenant
 from resources.warehouse_engines import EngineSession, column_type, engine_session
 
-LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads")
+LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads", "segments")
 
 
 class WarehouseLockTimeout(RuntimeError):

@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from fincdp.tenants import Tenant
 
-LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads", "snapshots")
+LAYERS = ("ods", "dwd", "oneid", "dwm", "dws", "ads", "snapshots", "segments")
 PARTITION_COLUMN = "_business_date"   # every ODS table's tenant-day partition
 INSERT_ROWS = 2_000                   # rows per MySQL INSERT statement
 VARCHAR_TIERS = (64, 255)             # MySQL string columns as VARCHAR of the first tier that fits, else TEXT

@@ -152,6 +152,9 @@ def run_demo(*, scale: int = 1000, business_date: date | None = None, seed: int 
     write_instance_config(tenants)
     sources = start_local_sources(tenants, data_dir)
     print(f"Local CRM at {sources.crm.url}, local WeCom at {sources.wecom.url}")
+    from fincdp.search_server import start_for_demo
+    search_server = start_for_demo(home)  # before the Definitions read FINCDP_ES_URL
+    print(f"Search indexes published to {os.environ['FINCDP_ES_URL']}")
     try:
         from orchestration.definitions import defs
 
@@ -166,6 +169,8 @@ def run_demo(*, scale: int = 1000, business_date: date | None = None, seed: int 
                     raise SystemExit(f"the daily job failed for tenant {tenant.id}; see the run in the UI")
     finally:
         sources.stop()
+        if search_server:
+            search_server.stop()
     report = summary(tenants, business_date)
     print(report)
     print(f"""
