@@ -333,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     oneid_bench.add_argument("--skip", action="append", default=[], choices=["quality", "deterministic", "probabilistic"])
     oneid_bench.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
     oneid_bench.set_defaults(func=_cmd_bench_oneid)
+    from fincdp.analytics.cli import register as register_analytics
+    register_analytics(commands, bench)
     from fincdp.segments.cli import register as register_segments
     register_segments(commands, bench)
     from fincdp.search_cli import register as register_search

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.analytics import ASSETS as ANALYTICS_ASSETS
 from assets.ingestion.ods import ASSETS as INGESTION_ASSETS
 from assets.oneid import ASSETS as ONEID_ASSETS
 from assets.search import ASSETS as SEARCH_ASSETS
@@ -23,7 +24,8 @@ def build_definitions() -> dg.Definitions:
     """The Definitions for the warehouse engine FINCDP_WAREHOUSE names (duckdb by default)."""
     engine = warehouse_engine()
     return dg.Definitions(
-        assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *ONEID_ASSETS, *SEGMENT_ASSETS, *SEARCH_ASSETS],
+        assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *ONEID_ASSETS, *SEGMENT_ASSETS, *SEARCH_ASSETS,
+                *ANALYTICS_ASSETS],
         asset_checks=QUALITY_CHECKS,  # quality/rules.yaml: blocking per tenant and business date
         jobs=[daily_job, file_ingest_job],
         schedules=SCHEDULES,
