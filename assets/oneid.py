@@ -30,7 +30,7 @@ from assets.partitions import tenant_day, tenant_day_of
 from fincdp.oneid.deterministic import resolve_strong
 from fincdp.oneid.identity import changes, mint
 from fincdp.oneid.probabilistic import Attribute, Cut, Evidence, LinkResult, link
-from resources.warehouse import Warehouse
+from resources.warehouse import Warehouse, read_table
 
 RECORDS, MAP, HISTORY, REVIEW, HUBS = ("oneid.records", "oneid.identity_map", "oneid.identity_history",
                                        "oneid.review_queue", "oneid.identifier_hubs")
@@ -89,11 +89,6 @@ def decide(review: list[dict], ids: list[str], decision: str, reviewer: str, now
     for i in ids:
         known[i].update(status=decision, decided_by=reviewer.strip(), decided_at=now)
     return review
-
-
-def _arrow(session, table: str, schema: pa.Schema) -> pa.Table:
-    return session.arrow(f"select * from {table}").select(schema.names).cast(schema) \
-        if session.table_exists(table) else schema.empty_table()
 
 
 def _ordered_keys(known: pa.Table, live: pa.Array) -> pa.Array:
@@ -262,10 +257,10 @@ def resolve_tenant(session, tenant, business_date, *, now: datetime | None = Non
     links = session.arrow(
         "select entity_type, record_source || ':' || record_id as record_key, identifier_type, identifier, "
         "strength from dwd.dwd_identifiers where record_source <> 'sdk_event' or strength = 'strong'")
-    known_records = _arrow(session, RECORDS, _RECORDS)
-    previous_map = _arrow(session, MAP, _MAP)
+    known_records = read_table(session, RECORDS, _RECORDS)
+    previous_map = read_table(session, MAP, _MAP)
     review = _table(session, REVIEW)
-    history = _arrow(session, HISTORY, _HISTORY)
+    history = read_table(session, HISTORY, _HISTORY)
 
     records, maps, hub_rows, new_history = [], [], [], []
     counts = {"records": 0, "merges": 0, "splits": 0}

@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_segments(commands, bench)
     from fincdp.search_cli import register as register_search
     register_search(commands, bench)
+    from fincdp.boss.cli import register as register_boss
+    register_boss(commands, bench)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.analytics import ASSETS as ANALYTICS_ASSETS
+from assets.boss import ASSETS as BOSS_ASSETS
 from assets.ingestion.ods import ASSETS as INGESTION_ASSETS
 from assets.oneid import ASSETS as ONEID_ASSETS
 from assets.search import ASSETS as SEARCH_ASSETS
@@ -25,7 +26,7 @@ def build_definitions() -> dg.Definitions:
     engine = warehouse_engine()
     return dg.Definitions(
         assets=[*INGESTION_ASSETS, *WAREHOUSE_ASSETS, *ONEID_ASSETS, *SEGMENT_ASSETS, *SEARCH_ASSETS,
-                *ANALYTICS_ASSETS],
+                *ANALYTICS_ASSETS, *BOSS_ASSETS],
         asset_checks=QUALITY_CHECKS,  # quality/rules.yaml: blocking per tenant and business date
         jobs=[daily_job, file_ingest_job],
         schedules=SCHEDULES,

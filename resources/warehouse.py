@@ -174,6 +174,13 @@ def publish_ods(landing: WarehouseSession, target: EngineSession, *, tables: lis
     return published
 
 
+def read_table(session, table: str, schema: pa.Schema) -> pa.Table:
+    """A table a Python asset wrote earlier, in the schema it wrote (engines read back their own types:
+    MySQL booleans as integers), or an empty one if it does not exist yet."""
+    return session.arrow(f"select * from {table}").select(schema.names).cast(schema) \
+        if session.table_exists(table) else schema.empty_table()
+
+
 # What read-only code (quality checks, row counts) gets: the same read methods on every engine.
 ReadSession = WarehouseSession | EngineSession
 

@@ -129,12 +129,14 @@ def _work(scale: int) -> int:
 def generate_tenant(out_dir: Path, tenant_id: str, *, org_ids: list[str], corpid: str, corpsecret: str,
                     scale: int = 1000, events_per_contact: float = 10.0, seed: int = 7,
                     business_date: date, days: int = 1, progress: bool = False,
-                    other_tenants: Sequence[str] = ()) -> dict:
+                    other_tenants: Sequence[str] = (), committees: bool = False) -> dict:
     """Write `out_dir/<tenant_id>/` and return its manifest.
 
     scale: CRM contacts (enterprises ≈ scale/8, leads 0.6·scale, opportunities a quarter of the
     leads, calls 2·scale, events events_per_contact·scale). `other_tenants` names the tenant id
-    that the foreign-tenant broken events carry (default "other-tenant").
+    that the foreign-tenant broken events carry (default "other-tenant"). `committees` also plants
+    the buying committee behind each account (fincdp/demo/committee.py; off by default, so the
+    default output stays the same).
     """
     # Millions of long-lived dicts and lists, no reference cycles: the cyclic collector would only
     # walk them again and again (at a million contacts that doubles the run time).
@@ -144,7 +146,7 @@ def generate_tenant(out_dir: Path, tenant_id: str, *, org_ids: list[str], corpid
         return _generate_tenant(Path(out_dir), tenant_id, org_ids=org_ids, corpid=corpid, corpsecret=corpsecret,
                                 scale=scale, events_per_contact=events_per_contact, seed=seed,
                                 business_date=business_date, days=days, progress=progress,
-                                other_tenants=other_tenants)
+                                other_tenants=other_tenants, committees=committees)
     finally:
         if collecting:
             gc.enable()
@@ -152,7 +154,7 @@ def generate_tenant(out_dir: Path, tenant_id: str, *, org_ids: list[str], corpid
 
 def _generate_tenant(out_dir: Path, tenant_id: str, *, org_ids: list[str], corpid: str, corpsecret: str,
                      scale: int, events_per_contact: float, seed: int, business_date: date, days: int,
-                     progress: bool, other_tenants: Sequence[str]) -> dict:
+                     progress: bool, other_tenants: Sequence[str], committees: bool = False) -> dict:
     if scale < 8:
         raise ValueError("scale must be at least 8 contacts")
     if not org_ids:
@@ -229,6 +231,8 @@ def _generate_tenant(out_dir: Path, tenant_id: str, *, org_ids: list[str], corpi
         truth.add("crm", "enterprise", row["id"], "", ent.id[e])
     for row, p in zip(crm.contacts, crm.contact_truth):
         person_truth("crm", row["id"], p)
+    if committees:
+        _plant_committees(root, counts, _seeds(seed, tenant_id, 6)[5], world, crm, clock)
     for xid, p in externals:
         person_truth("wecom", xid, p)
     tick(round(scale * 4.0), stage="crm")
@@ -309,6 +313,28 @@ def _generate_tenant(out_dir: Path, tenant_id: str, *, org_ids: list[str], corpi
     if bar is not None:
         bar.close()
     return manifest
+
+
+def _plant_committees(root: Path, counts: dict, rng: np.random.Generator, world, crm, clock: Clock) -> None:
+    """The planted buying committees, their extra calls and the customers' own WeCom corps."""
+    from fincdp.demo import committee as committee_mod
+
+    planted = committee_mod.plant(rng, world, crm, clock)
+    counts["crm/calls.jsonl"] += _jsonl(root / "crm/calls.jsonl", planted.calls, "a")
+    counts["truth/committees.csv"] = _csv(root / "truth/committees.csv", ["enterprise_id", "person_id", "role"],
+                                          planted.committees)
+    counts["truth/contact_windows.csv"] = _csv(
+        root / "truth/contact_windows.csv", ["person_id", "weekdays", "hour_start", "hour_end"],
+        ((p, ",".join(map(str, d)), h0, h1) for p, (d, h0, h1) in sorted(planted.windows.items())))
+    counts["truth/customer_members.csv"] = _csv(root / "truth/customer_members.csv",
+                                                ["enterprise_id", "userid", "person_id"], planted.members)
+    for eid, (departments, users) in planted.orgs.items():
+        folder = root / "customers" / eid / "wecom"
+        folder.mkdir(parents=True)
+        _json(folder / "corp.json", planted.corps[eid])   # a connected customer corp: its own corpid and secret
+        _json(folder / "departments.json", departments)
+        counts[f"customers/{eid}/wecom/departments.json"] = len(departments)
+        counts[f"customers/{eid}/wecom/users.jsonl"] = _jsonl(folder / "users.jsonl", users)
 
 
 def generate(out_dir: Path, tenants: list[dict], **kwargs) -> list[dict]:
