@@ -9,8 +9,9 @@ Personal data: names are masked (fincdp.masking) before they leave the warehouse
 ciphertexts are never selected. The mappings are `dynamic: strict`, so a field that is not declared
 here is refused by the index instead of being indexed with a guessed type.
 
-To add profile fields (e.g. the boss model's decision-maker fields): select them in `profile_rows`,
-set them in `profile_document`, and declare them in `PROFILE_MAPPINGS`.
+A person's decision-maker fields come from the boss model (ads.ads_decision_makers): the account where
+their boss_score is highest. To add profile fields: select them in `profile_rows`, set them in
+`profile_document`, and declare them in `PROFILE_MAPPINGS`.
 """
 
 import time
@@ -21,10 +22,11 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from assets.boss import ADS_SCHEMA as DECISION_MAKERS_SCHEMA
 from assets.partitions import tenant_day, tenant_day_of
 from fincdp.masking import mask_name
 from resources.search import IndexKind, SearchIndex
-from resources.warehouse import ReadSession, Warehouse
+from resources.warehouse import ReadSession, Warehouse, read_table
 
 _KW = {"type": "keyword"}
 _INT = {"type": "integer"}
@@ -47,6 +49,16 @@ PROFILE_MAPPINGS = {
         "leads": _INT, "converted_leads": _INT,
         "last_active_on": _DATE,
         "as_of_date": _DATE,
+        "decision_maker_level": _KW,
+        "reports_to_one_id": _KW,
+        "buying_roles": _KW,
+        "boss_score": {"type": "double"},
+        "boss_account_one_id": _KW,
+        "boss_account_rank": _INT,
+        "contact_window": _KW,
+        "contact_weekdays": _INT,
+        "contact_hour_start": _INT,
+        "contact_hour_end": _INT,
     },
 }
 
@@ -65,6 +77,9 @@ PROFILES = IndexKind("profiles", PROFILE_MAPPINGS)
 SEGMENTS = IndexKind("segments", SEGMENT_MAPPINGS)
 
 GOLDEN, PERSON_360, MEMBERSHIP = "dwm.dwm_person_golden", "ads.ads_person_360", "segments.membership"
+DECISION_MAKERS = "ads.ads_decision_makers"  # the boss model's output (assets/boss.py)
+_BOSS = ("decision_maker_level", "reports_to_one_id", "buying_roles", "boss_score", "account_one_id", "account_rank",
+         "contact_window", "contact_weekdays", "contact_hour_start", "contact_hour_end")
 _COUNTS = ("calls_7d", "calls_30d", "calls_all", "events_7d", "events_30d", "events_all", "leads", "converted_leads")
 
 
@@ -77,11 +92,13 @@ def profile_rows(session: ReadSession) -> pa.Table:
     contacts = session.arrow(
         f"select one_id, contact_id, enterprise_id, enterprise_name, has_mobile, has_email, "
         f"{', '.join(_COUNTS)}, last_active_on, as_of_date from {PERSON_360} where one_id is not null")
+    boss = read_table(session, DECISION_MAKERS, DECISION_MAKERS_SCHEMA).select(["one_id", *_BOSS])
     # Aggregated and joined in an in-process DuckDB over the fetched Arrow tables, whatever the engine.
     con = duckdb.connect()
     try:
         con.register("golden", golden)
         con.register("contacts", contacts)
+        con.register("boss", boss)
         sums = ", ".join(f"sum({c})::bigint as {c}" for c in _COUNTS)
         return con.sql(f"""
             with per_person as (
@@ -93,10 +110,17 @@ def profile_rows(session: ReadSession) -> pa.Table:
                        max(last_active_on) as last_active_on, max(as_of_date) as contacts_as_of
                 from contacts group by one_id
             )
+            , top_account as (  -- the account where the person weighs most
+                select * exclude (pick) from (
+                    select *, row_number() over (partition by one_id
+                                                 order by boss_score desc nulls last, account_one_id) as pick
+                    from boss) where pick = 1
+            )
             select coalesce(g.one_id, p.one_id) as one_id, g.person_name, g.title, g.company_name,
                    g.crm_enterprise_id, g.source_records, g.as_of_date,
-                   p.* exclude (one_id)
+                   p.* exclude (one_id), b.* exclude (one_id)
             from golden g full join per_person p on g.one_id = p.one_id
+            left join top_account b on b.one_id = coalesce(g.one_id, p.one_id)
             order by 1""").to_arrow_table()
     finally:
         con.close()
@@ -135,6 +159,16 @@ def profile_document(person: dict) -> dict:
         **{c: int(person.get(c) or 0) for c in _COUNTS},
         "last_active_on": _day(person.get("last_active_on")),
         "as_of_date": _day(person.get("as_of_date") or person.get("contacts_as_of")),
+        "decision_maker_level": person.get("decision_maker_level"),
+        "reports_to_one_id": person.get("reports_to_one_id"),
+        "buying_roles": sorted(r for r in (person.get("buying_roles") or "").split(",") if r),
+        "boss_score": None if person.get("boss_score") is None else float(person["boss_score"]),
+        "boss_account_one_id": person.get("account_one_id"),
+        "boss_account_rank": None if person.get("account_rank") is None else int(person["account_rank"]),
+        "contact_window": person.get("contact_window"),
+        "contact_weekdays": [int(d) for d in (person.get("contact_weekdays") or "").split(",") if d],
+        "contact_hour_start": None if person.get("contact_hour_start") is None else int(person["contact_hour_start"]),
+        "contact_hour_end": None if person.get("contact_hour_end") is None else int(person["contact_hour_end"]),
     }
 
 
@@ -189,7 +223,8 @@ def _not_configured(context: dg.AssetExecutionContext) -> None:
 
 
 @dg.asset(key=["search", "profile_index"], group_name="search", partitions_def=tenant_day,
-          deps=[dg.AssetKey(["ads", "ads_person_360"]), dg.AssetKey(["dwm", "dwm_person_golden"])],
+          deps=[dg.AssetKey(["ads", "ads_person_360"]), dg.AssetKey(["dwm", "dwm_person_golden"]),
+                dg.AssetKey(["boss", "decision_makers"])],
           kinds={"elasticsearch"}, output_required=False,
           description="Per-tenant person profile index (alias <prefix>profiles): golden record + 360 "
                       "activity per OneID, masked names only; published by an atomic alias swap.")

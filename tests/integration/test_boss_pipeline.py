@@ -11,6 +11,7 @@ from assets import boss
 from assets.partitions import partition_key, tenant_day
 from fincdp.demo.run import drop_files
 from tests.conftest import BUSINESS_DATE
+from tests.support.search_server import search_server  # noqa: F401
 
 
 CONNECTED = 6  # accounts whose own WeCom corp is connected (the rest keep inferred orgs)
@@ -57,7 +58,8 @@ def boss_run(tmp_path_factory):
             w.writerow([r["credit_code"], names.get(r["legal_representative_id"], ""), "1000000.00", r["industry"]])
     (root / "home/boss/t001.yaml").write_text(json.dumps(config), encoding="utf-8")   # JSON is YAML
     defs = build_definitions()
-    selection = dg.AssetSelection.assets(boss.decision_makers).upstream()
+    selection = (dg.AssetSelection.assets(boss.decision_makers)  # and what the profile index reads
+                 | dg.AssetSelection.keys(["ads", "ads_person_360"], ["dwm", "dwm_person_golden"])).upstream()
     job = dg.Definitions(assets=defs.assets, resources=defs.resources, executor=dg.in_process_executor,
                          jobs=[dg.define_asset_job("boss_upstream", selection=selection, partitions_def=tenant_day)]
                          ).resolve_job_def("boss_upstream")
@@ -187,3 +189,33 @@ def test_account_committees_with_registry_data(boss_run):
     registered = [a for a in accounts.values() if a["in_registry"]]
     assert len(registered) > len(accounts) * 0.8 and all(a["industry"] and a["registered_capital"] for a in registered)
     assert any("(registry)" in r["evidence"] for r in t[boss.ROLES] if r["role"] == "signer")
+
+
+def test_the_profile_index_carries_each_persons_decision_maker_fields(boss_run, search_server):
+    """Sales search people by level and role: the profile document holds the person's decision-maker
+    fields from the account where their boss_score is highest."""
+    from assets.search import PROFILES, profile_documents, profile_rows
+    from resources.search import SearchIndex
+    from resources.warehouse import Warehouse
+
+    p, first, _, _ = boss_run
+    tenant = p.tenants().get("t001")
+    with Warehouse().query(tenant) as session:
+        rows = profile_rows(session)
+    search = SearchIndex(url=search_server.url)
+    search.publish(tenant, PROFILES, profile_documents(rows))
+    best = {}
+    for r in sorted(first[boss.ADS], key=lambda r: (-(r["boss_score"] or 0.0), r["account_one_id"])):
+        best.setdefault(r["one_id"], r)
+    assert best
+    with search.client(tenant) as es:
+        docs = {h["_id"]: h["_source"] for h in es.search(index="t001-profiles", size=10_000,
+                                                          query={"exists": {"field": "decision_maker_level"}},
+                                                          )["hits"]["hits"]}
+    assert set(docs) == {o for o, r in best.items() if r["decision_maker_level"] is not None}
+    for one_id, doc in docs.items():
+        r = best[one_id]
+        assert doc["decision_maker_level"] == r["decision_maker_level"]
+        assert doc["reports_to_one_id"] == r["reports_to_one_id"]
+        assert doc["buying_roles"] == sorted(x for x in (r["buying_roles"] or "").split(",") if x)
+        assert doc["boss_score"] == pytest.approx(r["boss_score"]) and doc["boss_account_one_id"] == r["account_one_id"]
