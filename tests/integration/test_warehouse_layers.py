@@ -91,5 +91,12 @@ tables:
     [failed] = [e for e in result.get_asset_check_evaluations() if not e.passed and e.blocking]
     assert failed.asset_key == dg.AssetKey(["dwd", "dwd_crm__contacts"])
     assert failed.metadata["sample_keys"].value == {"title_known": ["C2"]}
-    built = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
-    assert {"ods", "dwd"} <= built and not built & {"dwm", "dws", "ads"}
+    from assets.warehouse import warehouse_marts
+
+    built = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert {"ods", "dwd"} <= {key.path[0] for key in built}
+    # The marts step (every DWM, DWS and ADS model) is held back whole. Python assets that read other
+    # tables than the failed one directly (OneID on dwd_identifiers, event analytics) are not: Dagster
+    # blocks the direct dependents of a failed check (docs/quality.md).
+    marts = set(warehouse_marts.keys)
+    assert {"dwm", "dws", "ads"} <= {key.path[0] for key in marts} and not built & marts
