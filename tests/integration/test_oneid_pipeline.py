@@ -23,7 +23,9 @@ def contact(i: int, day: date, **fields) -> dict:
 
 
 def run(defs, instance, day: date, run_config=None):
-    result = defs.resolve_job_def("fincdp_daily").execute_in_process(
+    from tests.support.jobs import WAREHOUSE_KEYS, job_upstream_of
+
+    result = job_upstream_of(defs, *WAREHOUSE_KEYS).execute_in_process(
         partition_key=partition_key("t001", day), instance=instance, run_config=run_config)
     assert result.success
     return result

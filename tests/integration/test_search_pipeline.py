@@ -10,6 +10,7 @@ from assets.partitions import partition_key
 from resources.search import SearchIndex
 from tests.integration.test_oneid_pipeline import DAY1, contact
 from tests.integration.test_ods_assets import write_tenant_data
+from tests.support.jobs import job_upstream_of
 from tests.support.search_server import search_server  # noqa: F401
 
 
@@ -32,7 +33,7 @@ def test_daily_job_publishes_the_profile_index(platform, search_server, monkeypa
     p.start_sources()
     monkeypatch.setenv("FINCDP_ES_URL", search_server.url)
     defs = build_definitions()
-    job = defs.resolve_job_def("fincdp_daily")
+    job = job_upstream_of(defs, ["search", "profile_index"])
     with dg.instance_for_test() as instance:
         first = job.execute_in_process(partition_key=partition_key("t001", DAY1), instance=instance)
         assert first.success

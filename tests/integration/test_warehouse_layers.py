@@ -25,8 +25,9 @@ def contact(i: int, day: date, **extra) -> dict:
 
 def run_day(platform, instance, day: date) -> None:
     from orchestration.definitions import defs
+    from tests.support.jobs import WAREHOUSE_KEYS, job_upstream_of
 
-    result = defs.resolve_job_def("fincdp_daily").execute_in_process(
+    result = job_upstream_of(defs, *WAREHOUSE_KEYS).execute_in_process(
         partition_key=partition_key("t001", day), instance=instance)
     assert result.success
 
