@@ -3,7 +3,7 @@
 {% snapshot snp_crm__contacts %}
 {#- Tokens, not ciphertexts, say whether personal data changed: every landing encrypts under a fresh
     nonce, so an unchanged mobile has a new *_enc each time and would open a version on every re-run. -#}
-{{ config(unique_key='contact_id', strategy='check',
+{{ config(unique_key='contact_id', strategy='check', mysql_indexes=[['contact_id']],
           check_cols=['enterprise_id', 'contact_name', 'mobile_token', 'email_token', 'id_number_token',
                       'title', 'gender', 'updated_at'], **snapshot_deletes()) }}
 

@@ -2,7 +2,8 @@
     (snapshot_deletes(): on DuckDB also a deletion row), a restore opens a new one. This history holds
     personal data (legal representatives): erasure must reach it. -#}
 {% snapshot snp_crm__enterprises %}
-{{ config(unique_key='enterprise_id', strategy='check', check_cols='all', **snapshot_deletes()) }}
+{{ config(unique_key='enterprise_id', strategy='check', check_cols='all', mysql_indexes=[['enterprise_id']],
+          **snapshot_deletes()) }}
 
 select
     enterprise_id,

@@ -1,6 +1,9 @@
 -- The long identifier table OneID resolves: one row per (record, identifier). Strong identifiers
 -- (credit code, phone, email, ID number, WeCom ids, CRM keys) may merge records on their own; weak
--- ones (employee-typed remark mobiles, IP addresses) only add evidence.
+-- ones (employee-typed remark mobiles, company names) only add evidence. Events come in only through
+-- the phones and emails in their payloads: OneID takes an event as a person's record only through a
+-- strong identifier, so their IP addresses (every event has one: two thirds of this table's rows, and
+-- of its build time, at 1M contacts) were never read; they stay in dwd_sdk__events.ip_token.
 with crm_contacts as (
     select * from {{ ref('dwd_crm__contacts') }}
 ),
@@ -28,7 +31,7 @@ remark_mobiles as (
 
 identifiers as (
     select 'enterprise' as entity_type, 'crm_enterprise' as record_source, enterprise_id as record_id,
-           'credit_code' as identifier_type, credit_code as identifier, 'strong' as strength
+           'credit_code' as identifier_type, {{ long_text('credit_code') }} as identifier, 'strong' as strength
     from crm_enterprises where credit_code is not null
     union all
     select 'enterprise', 'crm_enterprise', enterprise_id, 'company_name', enterprise_name_key, 'weak'
@@ -65,9 +68,6 @@ identifiers as (
     union all
     select 'person', 'sdk_event', event_id, 'email', payload_email_token, 'strong'
     from events where payload_email_token is not null
-    union all
-    select 'person', 'sdk_event', event_id, 'ip', ip_token, 'weak'
-    from events where ip_token is not null
 ),
 
 final as (

@@ -1,4 +1,4 @@
-{{ config(mysql_indexes=[['enterprise_id']]) }}
+{{ config(mysql_indexes=[['enterprise_id'], ['enterprise_name_key']]) }}
 -- Current CRM enterprises as of the business date; soft-deleted accounts are left out (the
 -- snapshot of this model records when they went).
 with versions as (

@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['department_id']]) }}
 with snapshot as (
     {{ latest_snapshot(source('ods', 'wecom_departments')) }}
 ),

@@ -1,3 +1,4 @@
+{{ config(mysql_indexes=[['userid']]) }}
 -- The firm's own staff (sales and service), from the newest WeCom snapshot.
 with snapshot as (
     {{ latest_snapshot(source('ods', 'wecom_users')) }}
