@@ -1,5 +1,6 @@
 """One set of dbt models on DuckDB, MariaDB (dbt-mysql 1.7) and ClickHouse (chdb engine): built from
-the same ODS input, every engine's ADS tables agree with DuckDB's."""
+the same ODS (and OneID) input, every engine's tables agree with DuckDB's, and the shipped segment
+definitions select the same, non-empty members on all three."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -10,6 +11,10 @@ import pytest
 
 from assets.partitions import partition_key
 from fincdp.demo.run import drop_files, generate_demo_data
+from fincdp.segments.compiler import compile_segment
+from fincdp.segments.language import load_tenant_segments
+from fincdp.settings import REPO_ROOT
+from resources.warehouse_engines import ClickHouseSession, MySqlSession
 from tests.conftest import BUSINESS_DATE
 from tests.support.engines import copy_ods_to_clickhouse, copy_ods_to_mysql, dbt_build
 from tests.support.fixtures import require_dbt_mysql
@@ -27,6 +32,13 @@ QUERIES = {
     "enterprise_golden": "select count(*), sum(people), sum(primary_people), count(credit_code), "
                          "count(legal_representative) from {p}dwm.dwm_enterprise_golden",
 }
+
+
+SEGMENTS = load_tenant_segments("t001", REPO_ROOT / "segments")
+
+
+def members(session) -> dict[str, set[str]]:
+    return {s.id: {r[0] for r in session.rows(compile_segment(s, BUSINESS_DATE).sql)} for s in SEGMENTS}
 
 
 def normalise(rows) -> list[tuple]:
@@ -53,8 +65,14 @@ def duckdb_run(tmp_path_factory):
     p.sources.stop()
     with p.session("t001") as s:
         expected = {name: normalise(s.rows(sql.format(p=""))) for name, sql in QUERIES.items()}
+        expected_members = members(s)
+        # the segments asset wrote the same members the queries give
+        stored = {sid: {o for (o,) in s.rows("select one_id from segments.membership where segment_id = ?", [sid])}
+                  for sid in expected_members}
     assert expected["person_360"][0][0] > 100 and expected["person_360"][0][1] > 0 and len(expected["metrics"]) == 5
-    yield p.tenants().get("t001").duckdb_path, expected
+    assert stored == expected_members and all(expected_members.values()), \
+        {k: len(v) for k, v in expected_members.items()}   # every demo segment selects people
+    yield p.tenants().get("t001"), expected, expected_members
     mp.undo()
 
 
@@ -63,18 +81,21 @@ def dbt_vars(prefix: str) -> dict:
 
 
 def test_models_on_clickhouse_match_duckdb(duckdb_run, clickhouse, tmp_path):
-    duckdb_path, expected = duckdb_run
+    tenant, expected, expected_members = duckdb_run
+    duckdb_path = tenant.duckdb_path
     client = clickhouse_connect.get_client(host="127.0.0.1", port=clickhouse.port)
     copy_ods_to_clickhouse(duckdb_path, client, "chk_ods")
     dbt_build("clickhouse", dbt_vars("chk_"), tmp_path / "target", {"FINCDP_CLICKHOUSE_PORT": str(clickhouse.port)})
     got = {name: normalise(client.query(sql.format(p="chk_")).result_rows) for name, sql in QUERIES.items()}
     assert got == expected
+    assert members(ClickHouseSession(tenant, client, prefix="chk_")) == expected_members
 
 
 def test_models_on_mariadb_match_duckdb(duckdb_run, mariadb, tmp_path):
     require_dbt_mysql()
-    duckdb_path, expected = duckdb_run
-    connection = mariadb.connect()
+    tenant, expected, expected_members = duckdb_run
+    duckdb_path = tenant.duckdb_path
+    connection = mariadb.connect(init_command="set time_zone = '+00:00'")
     copy_ods_to_mysql(duckdb_path, connection, "myt_ods")
     dbt_build("mysql", dbt_vars("myt_"), tmp_path / "target",
               {"FINCDP_MYSQL_PORT": str(mariadb.port), "FINCDP_MYSQL_USER": mariadb.user,
@@ -93,6 +114,7 @@ def test_models_on_mariadb_match_duckdb(duckdb_run, mariadb, tmp_path):
                        "and column_name in ('enterprise_name_key', 'corp_name_key', 'contact_name_key')")
         name_keys = set(cursor.fetchall())
     assert got == expected
+    assert members(MySqlSession(tenant, connection, prefix="myt_")) == expected_members
     assert {("snapshots", "snp_crm__contacts", "contact_id"), ("snapshots", "snp_crm__enterprises", "enterprise_id"),
             ("dwd", "dwd_crm__enterprises", "enterprise_name_key"), ("dwd", "dwd_wecom__members", "userid"),
             ("dwd", "dwd_wecom__departments", "department_id"), ("dwm", "dwm_person_golden", "one_id")} <= indexed
