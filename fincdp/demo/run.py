@@ -125,13 +125,33 @@ def summary(tenants: TenantsConfig, business_date: date) -> str:
             reasons = session.rows(f"select source || '.' || entity, error_type, count(*) from {store.DEAD_LETTERS} "
                                    "where business_date = ? and status = 'open' group by all order by all",
                                    [business_date])
+            beyond = _beyond_ods(session)
         lines.append(f"\nTenant {tenant.id} ({tenant.name}), business date {business_date}, "
                      f"warehouse {tenant.duckdb_path}")
         lines.append(tabulate(rows, headers=["ODS table", "received", "landed", "dead-lettered",
                                              "duplicates merged", "rows"], tablefmt="github"))
         if reasons:
             lines.append("Dead letters by reason: " + "; ".join(f"{t} {e}: {n}" for t, e, n in reasons))
+        lines.append("Beyond ODS: " + "; ".join(beyond))
     return "\n".join(lines)
+
+
+# What the later stages made of the day, one figure each (a stage that did not run says so).
+_BEYOND_ODS = {
+    "person OneIDs": "select count(distinct one_id) from oneid.identity_map where entity_type = 'person'",
+    "people in ads_person_360": "select count(*) from ads.ads_person_360",
+    "segment members": "select count(*) from segments.membership",
+    "decision makers scored": "select count(*) from ads.ads_decision_makers",
+    "attributed conversions": "select count(distinct conversion_id) from ads.ads_attribution",
+}
+
+
+def _beyond_ods(session) -> list[str]:
+    found = []
+    for label, sql in _BEYOND_ODS.items():
+        table = sql.split(" from ")[1].split()[0]
+        found.append(f"{label} {session.scalar(sql):,}" if session.table_exists(table) else f"{label}: not built")
+    return found
 
 
 def run_demo(*, scale: int = 1000, business_date: date | None = None, seed: int = 7) -> str:
