@@ -11,11 +11,12 @@ import dagster as dg
 import pytest
 
 from assets import boss
-from assets.partitions import partition_key, tenant_day
+from assets.partitions import partition_key
 from fincdp.boss.config import BossConfig
 from fincdp.demo.run import drop_files, generate_demo_data
 from resources.warehouse_engines import ClickHouseSession, MySqlSession
 from tests.conftest import BUSINESS_DATE
+from tests.support.jobs import job_upstream_of
 from tests.support.engines import DBT, DBT_PROJECT, copy_ods_to_clickhouse, copy_ods_to_mysql
 from tests.support.fixtures import require_dbt_mysql
 
@@ -46,10 +47,7 @@ def duckdb_boss(tmp_path_factory):
     drop_files(p.tenants(), p.data_dir)
     p.start_sources()
     defs = build_definitions()
-    selection = dg.AssetSelection.assets(boss.decision_makers).upstream()
-    job = dg.Definitions(assets=defs.assets, resources=defs.resources, executor=dg.in_process_executor,
-                         jobs=[dg.define_asset_job("boss_upstream", selection=selection, partitions_def=tenant_day)]
-                         ).resolve_job_def("boss_upstream")
+    job = job_upstream_of(defs, ["boss", "decision_makers"])
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(partition_key=partition_key("t001", BUSINESS_DATE), instance=instance).success
     p.sources.stop()

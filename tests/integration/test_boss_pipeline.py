@@ -8,9 +8,10 @@ import dagster as dg
 import pytest
 
 from assets import boss
-from assets.partitions import partition_key, tenant_day
+from assets.partitions import partition_key
 from fincdp.demo.run import drop_files
 from tests.conftest import BUSINESS_DATE
+from tests.support.jobs import job_upstream_of
 from tests.support.search_server import search_server  # noqa: F401
 
 
@@ -58,11 +59,7 @@ def boss_run(tmp_path_factory):
             w.writerow([r["credit_code"], names.get(r["legal_representative_id"], ""), "1000000.00", r["industry"]])
     (root / "home/boss/t001.yaml").write_text(json.dumps(config), encoding="utf-8")   # JSON is YAML
     defs = build_definitions()
-    selection = (dg.AssetSelection.assets(boss.decision_makers)  # and what the profile index reads
-                 | dg.AssetSelection.keys(["ads", "ads_person_360"], ["dwm", "dwm_person_golden"])).upstream()
-    job = dg.Definitions(assets=defs.assets, resources=defs.resources, executor=dg.in_process_executor,
-                         jobs=[dg.define_asset_job("boss_upstream", selection=selection, partitions_def=tenant_day)]
-                         ).resolve_job_def("boss_upstream")
+    job = job_upstream_of(defs, ["boss", "decision_makers"], ["ads", "ads_person_360"], ["dwm", "dwm_person_golden"])  # and what the profile index reads
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(partition_key=partition_key("t001", BUSINESS_DATE), instance=instance)
         assert result.success
