@@ -1,7 +1,9 @@
 """Test harness: a private FINCDP_HOME per test, the repository's tenants.yaml, real local servers."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -10,8 +12,11 @@ from typing import Iterator
 
 import pytest
 
-# Set before any project import: partitions are built from the tenants file at import time.
-os.environ.setdefault("FINCDP_HOME", tempfile.mkdtemp(prefix="fincdp-test-"))
+# Set before any project import: partitions are built from the tenants file at import time. A home this
+# process made is removed when it exits.
+if "FINCDP_HOME" not in os.environ:
+    os.environ["FINCDP_HOME"] = tempfile.mkdtemp(prefix="fincdp-test-")
+    atexit.register(shutil.rmtree, os.environ["FINCDP_HOME"], ignore_errors=True)
 os.environ.pop("FINCDP_TENANTS", None)  # the repository's tenants.yaml
 SECRETS = {"FINCDP_T001_CRM_SECRET": "crm-secret-t001", "FINCDP_T002_CRM_SECRET": "crm-secret-t002",
            "FINCDP_T001_WECOM_SECRET": "wecom-secret-t001", "FINCDP_T002_WECOM_SECRET": "wecom-secret-t002"}
