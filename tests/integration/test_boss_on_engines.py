@@ -7,18 +7,15 @@ import os
 import subprocess
 
 import clickhouse_connect
-import dagster as dg
 import pytest
 
 from assets import boss
-from assets.partitions import partition_key
 from fincdp.boss.config import BossConfig
-from fincdp.demo.run import drop_files, generate_demo_data
 from resources.warehouse_engines import ClickHouseSession, MySqlSession
 from tests.conftest import BUSINESS_DATE
-from tests.support.jobs import job_upstream_of
 from tests.support.engines import DBT, DBT_PROJECT, copy_ods_to_clickhouse, copy_ods_to_mysql
 from tests.support.fixtures import require_dbt_mysql
+from tests.support.jobs import demo_day_on_duckdb
 
 COLUMNS = ("account_one_id", "one_id", "decision_maker_level", "reports_to_one_id", "reporting_depth", "buying_roles",
            "boss_score", "decayed_interactions", "contact_window", "account_rank")
@@ -36,27 +33,12 @@ def comparable(rows) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def duckdb_boss(tmp_path_factory):
-    from orchestration.definitions import build_definitions
-    from tests.conftest import Platform
-
-    mp = pytest.MonkeyPatch()
-    root = tmp_path_factory.mktemp("boss-engines")
-    mp.setenv("FINCDP_HOME", str(root / "home"))
-    p = Platform(root / "home", root / "data")
-    generate_demo_data(p.tenants(), p.data_dir, scale=120, business_date=BUSINESS_DATE, progress=False)
-    drop_files(p.tenants(), p.data_dir)
-    p.start_sources()
-    defs = build_definitions()
-    job = job_upstream_of(defs, ["boss", "decision_makers"])
-    with dg.instance_for_test() as instance:
-        assert job.execute_in_process(partition_key=partition_key("t001", BUSINESS_DATE), instance=instance).success
-    p.sources.stop()
-    with p.session("t001") as s:
-        expected = comparable(s.arrow(f"select * from {boss.ADS}").to_pylist())
-        staff = sorted(s.rows(f"select userid, reports_to_userid, reporting_depth from {boss.STAFF}"))
-    assert len(expected) > 50
-    yield p.tenants().get("t001"), expected, staff
-    mp.undo()
+    with demo_day_on_duckdb(tmp_path_factory, "boss-engines", scale=120, keys=[["boss", "decision_makers"]]) as p:
+        with p.session("t001") as s:
+            expected = comparable(s.arrow(f"select * from {boss.ADS}").to_pylist())
+            staff = sorted(s.rows(f"select userid, reports_to_userid, reporting_depth from {boss.STAFF}"))
+        assert len(expected) > 50
+        yield p.tenants().get("t001"), expected, staff
 
 
 def build_dwd(engine: str, prefix: str, target_path, env: dict) -> None:

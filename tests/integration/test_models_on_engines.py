@@ -6,11 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import clickhouse_connect
-import dagster as dg
 import pytest
 
-from assets.partitions import partition_key
-from fincdp.demo.run import drop_files, generate_demo_data
 from fincdp.segments.compiler import compile_segment
 from fincdp.segments.language import load_tenant_segments
 from fincdp.settings import REPO_ROOT
@@ -18,6 +15,7 @@ from resources.warehouse_engines import ClickHouseSession, MySqlSession
 from tests.conftest import BUSINESS_DATE
 from tests.support.engines import copy_ods_to_clickhouse, copy_ods_to_mysql, dbt_build
 from tests.support.fixtures import require_dbt_mysql
+from tests.support.jobs import demo_day_on_duckdb
 
 QUERIES = {
     "person_360": "select count(*), sum(calls_all), sum(events_all), sum(leads) from {p}ads.ads_person_360",
@@ -49,31 +47,17 @@ def normalise(rows) -> list[tuple]:
 @pytest.fixture(scope="module")
 def duckdb_run(tmp_path_factory):
     """The real pipeline on DuckDB for one tenant: its ODS is the input every engine gets."""
-    from orchestration.definitions import defs
-    from tests.conftest import Platform
-
-    mp = pytest.MonkeyPatch()
-    root = tmp_path_factory.mktemp("engines")
-    mp.setenv("FINCDP_HOME", str(root / "home"))
-    p = Platform(root / "home", root / "data")
-    generate_demo_data(p.tenants(), p.data_dir, scale=150, business_date=BUSINESS_DATE, progress=False)
-    drop_files(p.tenants(), p.data_dir)
-    p.start_sources()
-    with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def("fincdp_daily").execute_in_process(
-            partition_key=partition_key("t001", BUSINESS_DATE), instance=instance).success
-    p.sources.stop()
-    with p.session("t001") as s:
-        expected = {name: normalise(s.rows(sql.format(p=""))) for name, sql in QUERIES.items()}
-        expected_members = members(s)
-        # the segments asset wrote the same members the queries give
-        stored = {sid: {o for (o,) in s.rows("select one_id from segments.membership where segment_id = ?", [sid])}
-                  for sid in expected_members}
-    assert expected["person_360"][0][0] > 100 and expected["person_360"][0][1] > 0 and len(expected["metrics"]) == 5
-    assert stored == expected_members and all(expected_members.values()), \
-        {k: len(v) for k, v in expected_members.items()}   # every demo segment selects people
-    yield p.tenants().get("t001"), expected, expected_members
-    mp.undo()
+    with demo_day_on_duckdb(tmp_path_factory, "engines", scale=150) as p:
+        with p.session("t001") as s:
+            expected = {name: normalise(s.rows(sql.format(p=""))) for name, sql in QUERIES.items()}
+            expected_members = members(s)
+            # the segments asset wrote the same members the queries give
+            stored = {sid: {o for (o,) in s.rows("select one_id from segments.membership where segment_id = ?", [sid])}
+                      for sid in expected_members}
+        assert expected["person_360"][0][0] > 100 and expected["person_360"][0][1] > 0 and len(expected["metrics"]) == 5
+        assert stored == expected_members and all(expected_members.values()), \
+            {k: len(v) for k, v in expected_members.items()}   # every demo segment selects people
+        yield p.tenants().get("t001"), expected, expected_members
 
 
 def dbt_vars(prefix: str) -> dict:

@@ -2,9 +2,13 @@
 model) runs in the full job and costs each run of it time that a warehouse or OneID test does not need."""
 from __future__ import annotations
 
-import dagster as dg
+from contextlib import contextmanager
+from typing import Iterator
 
-from assets.partitions import tenant_day
+import dagster as dg
+import pytest
+
+from assets.partitions import partition_key, tenant_day
 
 
 def job_upstream_of(defs: dg.Definitions, *keys: list[str]) -> dg.JobDefinition:
@@ -21,3 +25,31 @@ def job_upstream_of(defs: dg.Definitions, *keys: list[str]) -> dg.JobDefinition:
 WAREHOUSE_KEYS = (["ads", "ads_person_360"], ["ads", "ads_enterprise_360"], ["ads", "ads_funnel_base"],
                   ["ads", "ads_metric_values"], ["dwm", "dwm_person_golden"], ["dwm", "dwm_enterprise_golden"],
                   ["snapshots", "snp_crm__contacts"], ["snapshots", "snp_crm__enterprises"])
+
+
+@contextmanager
+def demo_day_on_duckdb(tmp_path_factory, name: str, *, scale: int, keys: list[list[str]] | None = None
+                       ) -> Iterator["Platform"]:
+    """Generated demo data for both tenants, served by the local sources, and one day of t001 run on
+    DuckDB — the whole daily job, or the part upstream of `keys` — in a FINCDP_HOME of its own."""
+    from fincdp.demo.run import drop_files, generate_demo_data
+    from orchestration.definitions import build_definitions
+    from tests.conftest import BUSINESS_DATE, Platform
+
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp(name)
+    mp.setenv("FINCDP_HOME", str(root / "home"))
+    try:
+        p = Platform(root / "home", root / "data")
+        generate_demo_data(p.tenants(), p.data_dir, scale=scale, business_date=BUSINESS_DATE, progress=False)
+        drop_files(p.tenants(), p.data_dir)
+        p.start_sources()
+        defs = build_definitions()
+        job = job_upstream_of(defs, *keys) if keys else defs.resolve_job_def("fincdp_daily")
+        with dg.instance_for_test() as instance:
+            assert job.execute_in_process(partition_key=partition_key("t001", BUSINESS_DATE),
+                                          instance=instance).success
+        p.sources.stop()
+        yield p
+    finally:
+        mp.undo()
