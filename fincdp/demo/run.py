@@ -137,21 +137,18 @@ def summary(tenants: TenantsConfig, business_date: date) -> str:
 
 
 # What the later stages made of the day, one figure each (a stage that did not run says so).
-_BEYOND_ODS = {
-    "person OneIDs": "select count(distinct one_id) from oneid.identity_map where entity_type = 'person'",
-    "people in ads_person_360": "select count(*) from ads.ads_person_360",
-    "segment members": "select count(*) from segments.membership",
-    "decision makers scored": "select count(*) from ads.ads_decision_makers",
-    "attributed conversions": "select count(distinct conversion_id) from ads.ads_attribution",
-}
+_BEYOND_ODS = [  # (label, table, what to count there)
+    ("person OneIDs", "oneid.identity_map", "count(distinct case when entity_type = 'person' then one_id end)"),
+    ("people in ads_person_360", "ads.ads_person_360", "count(*)"),
+    ("segment members", "segments.membership", "count(*)"),
+    ("decision makers scored", "ads.ads_decision_makers", "count(*)"),
+    ("attributed conversions", "ads.ads_attribution", "count(distinct conversion_id)"),
+]
 
 
 def _beyond_ods(session) -> list[str]:
-    found = []
-    for label, sql in _BEYOND_ODS.items():
-        table = sql.split(" from ")[1].split()[0]
-        found.append(f"{label} {session.scalar(sql):,}" if session.table_exists(table) else f"{label}: not built")
-    return found
+    return [f"{label} {session.scalar(f'select {count} from {table}'):,}" if session.table_exists(table)
+            else f"{label}: not built" for label, table, count in _BEYOND_ODS]
 
 
 def run_demo(*, scale: int = 1000, business_date: date | None = None, seed: int = 7) -> str:
