@@ -200,6 +200,13 @@ def _cmd_bench_oneid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_oneid_pipeline(args: argparse.Namespace) -> int:
+    from fincdp.bench_oneid_pipeline import run
+
+    run(args.work, scale=args.scale, report=args.report)
+    return 0
+
+
 def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     from fincdp.bench import run
 
@@ -333,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     oneid_bench.add_argument("--skip", action="append", default=[], choices=["quality", "deterministic", "probabilistic"])
     oneid_bench.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
     oneid_bench.set_defaults(func=_cmd_bench_oneid)
+    oneid_pipeline = bench.add_parser("oneid-pipeline", help="the pipeline's OneID step on demo data against "
+                                                             "ground truth, strong ids alone and with Splink")
+    oneid_pipeline.add_argument("--work", type=Path, default=Path("/tmp/fincdp-bench-oneid-pipeline"))
+    oneid_pipeline.add_argument("--scale", type=int, default=2000, help="demo generator scale")
+    oneid_pipeline.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
+    oneid_pipeline.set_defaults(func=_cmd_bench_oneid_pipeline)
     from fincdp.analytics.cli import register as register_analytics
     register_analytics(commands, bench)
     from fincdp.segments.cli import register as register_segments

@@ -89,6 +89,12 @@ def normalize_phone(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_mobile_number(e164: str) -> bool:
+    """A mainland mobile, the only phone that names one person: a fixed line is usually a company
+    switchboard shared by colleagues, so identity resolution takes it as evidence, never as a key."""
+    return e164.startswith("+86") and _CN_MOBILE.fullmatch(e164[3:]) is not None
+
+
 _EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[a-z0-9.\-]+\.[a-z0-9\-]{2,}")
 
 

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, normalize_credit_code,
-                        normalize_email, normalize_id_number, normalize_phone)
+from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, is_mobile_number,
+                        normalize_credit_code, normalize_email, normalize_id_number, normalize_phone)
 from assets.ingestion.files import Chunk, chunk_parts
 from assets.ingestion.specs import PAYLOAD_PII, CheckContext, EntitySpec, Field
 
@@ -221,6 +221,9 @@ META_FIELDS = [
 def _field_columns(f: Field) -> list[pa.Field]:
     if f.pii == "phone_list":
         return [pa.field(f"{f.name}_tokens", pa.list_(pa.string())), pa.field(f"{f.name}_enc", pa.binary())]
+    if f.pii == "phone":
+        return [pa.field(f"{f.name}_token", pa.string()), pa.field(f"{f.name}_enc", pa.binary()),
+                pa.field(f"{f.name}_is_mobile", pa.bool_())]
     if f.pii:
         return [pa.field(f"{f.name}_token", pa.string()), pa.field(f"{f.name}_enc", pa.binary())]
     columns = [pa.field(f.name, _ARROW_TYPES[f.type])]
@@ -235,6 +238,7 @@ def ods_schema(spec: EntitySpec) -> pa.Schema:
     for name in spec.scan_json_pii:
         for kind in _PAYLOAD_KINDS:
             fields += [pa.field(f"{name}_{kind}_token", pa.string()), pa.field(f"{name}_{kind}_enc", pa.binary())]
+        fields.append(pa.field(f"{name}_phone_is_mobile", pa.bool_()))
     return pa.schema(fields + META_FIELDS)
 
 
@@ -447,6 +451,16 @@ def _protect_column(ctx: LandingContext, f: Field, values: list, block: _Block) 
     suffix = "_tokens" if f.pii == "phone_list" else "_token"
     block.columns[f.name + suffix] = tokens
     block.columns[f.name + "_enc"] = ciphertexts
+    if f.pii == "phone":  # a token's plaintext is the normalised number (an invalid one has no token)
+        block.columns[f.name + "_is_mobile"] = _mobile_flags(tokens, rows, plaintexts)
+
+
+def _mobile_flags(tokens: list, rows: list[int], plaintexts: list[str]) -> list:
+    flags: list = [None] * len(tokens)
+    for i, plaintext in zip(rows, plaintexts):
+        if tokens[i] is not None:
+            flags[i] = is_mobile_number(plaintext)
+    return flags
 
 
 def _typed_column(ctx: LandingContext, f: Field, values: list, block: _Block, *, redacted_later: bool = False
@@ -509,6 +523,7 @@ def _typed_column(ctx: LandingContext, f: Field, values: list, block: _Block, *,
 def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _Block) -> None:
     """Tokenise personal data inside a JSON field (event payloads) and keep it redacted."""
     columns = {f"{name}_{kind}_{part}": [None] * len(rows) for kind in _PAYLOAD_KINDS for part in ("token", "enc")}
+    columns[f"{name}_phone_is_mobile"] = [None] * len(rows)
     errors, protected = block.errors, block.memo.protected
     landing, cleaned = [], []
     for i, record in enumerate(rows):
@@ -531,6 +546,8 @@ def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _B
                 if columns[f"{name}_{kind}_token"][i] is None:
                     columns[f"{name}_{kind}_token"][i] = token
                     columns[f"{name}_{kind}_enc"][i] = ctx.cipher.encrypt(f"{name}.{key}", plaintext)
+                    if kind == "phone" and token is not None:
+                        columns[f"{name}_phone_is_mobile"][i] = is_mobile_number(plaintext)
         landing.append(i)
         cleaned.append(clean)
     redacted_json, stand_ins = block.columns[name], block.redactions(name)

@@ -11,8 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
-from fincdp.pii import (InvalidValue, company_key, normalize_credit_code, normalize_email, normalize_id_number,
-                        normalize_phone)
+from fincdp.pii import (InvalidValue, company_key, is_mobile_number, normalize_credit_code, normalize_email,
+                        normalize_id_number, normalize_phone)
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,9 @@ def _plain(value: str) -> str:
 
 
 def _phone(value: str) -> Normalized:
-    # Only a mobile is a person key: a fixed line is usually a company switchboard, shared by a few
-    # people (often fewer than the hub limit), so it is evidence, never a key.
+    # Shared fixed lines are often fewer than the hub limit, so the kind, not the count, decides.
     number = normalize_phone(value)
-    return Normalized(number, number.startswith("+861") and len(number) == 14)
+    return Normalized(number, is_mobile_number(number))
 
 
 def _email(value: str) -> Normalized:

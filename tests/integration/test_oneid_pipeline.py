@@ -40,7 +40,8 @@ def test_identities_are_stable_explained_and_reviewed(platform, capsys):
     from orchestration.definitions import build_definitions
 
     p = platform
-    hub = "010-88886666"  # a switchboard: six contacts share it, more than phone's limit of five
+    hub = "13900000000"  # an agent's mobile typed into six contacts, more than phone's limit of five
+    switchboard = "021-5888 1234"  # two colleagues' desk line: under the limit, but a fixed line is no key
     write_tenant_data(p.data_dir, "t001", contacts=[
         contact(1, DAY1, mobile="13812340001"),
         contact(2, DAY1, mobile="+86 138 1234 0001"),                     # the same phone, written otherwise
@@ -49,6 +50,7 @@ def test_identities_are_stable_explained_and_reviewed(platform, capsys):
         contact(5, DAY1, mobile="13812340005", id_number=id_number(1)),
         contact(6, DAY1, mobile="13812340005", id_number=id_number(2)),   # shared phone, different ID numbers
         *[contact(10 + i, DAY1, mobile=hub) for i in range(6)],
+        contact(20, DAY1, mobile=switchboard), contact(21, DAY1, mobile=switchboard),
     ])
     p.start_sources()
     crm = p.sources.crm
@@ -59,6 +61,7 @@ def test_identities_are_stable_explained_and_reviewed(platform, capsys):
         assert day1["C1"] == day1["C2"] and day1["C3"] == day1["C4"] and day1["C1"] != day1["C3"]
         assert day1["C5"] != day1["C6"]                        # the phone link was cut
         assert len({day1[f"C{10 + i}"] for i in range(6)}) == 6  # the hub glued nothing
+        assert day1["C20"] != day1["C21"]
         with p.session("t001") as s:
             [(review, reason, status)] = s.rows("select review_id, reason, status from oneid.review_queue")
             assert reason == "different id_number" and status == "open"

@@ -44,6 +44,14 @@ def test_invalid_optional_pii_is_kept_encrypted_and_flagged_not_matched(ctx):
     assert row["_dq_flags"] == ["mobile: not a valid phone number"]
 
 
+@pytest.mark.parametrize("mobile, is_mobile", [
+    ("+86 138 1234 5678", True), ("010-6552 9988", False), ("021 5888 1234", False), ("1381234", None)])
+def test_phones_are_flagged_mobile_or_fixed_line(ctx, mobile, is_mobile):
+    # OneID takes only a mobile as a person key: a fixed line is a switchboard colleagues share.
+    row = process(CRM_CONTACTS, [contact(mobile=mobile)], ["id=C1"], ctx).table.to_pylist()[0]
+    assert row["mobile_is_mobile"] is is_mobile
+
+
 @pytest.mark.parametrize("record, field, error_type", [
     (contact(id=None), "id", "missing_field"),
     (contact(updated_at="yesterday"), "updated_at", "invalid_type"),
@@ -99,6 +107,7 @@ def test_events_that_break_the_schema_are_dead_lettered(ctx, record, field, erro
 def test_event_payload_pii_is_tokenised_and_redacted(ctx):
     row = process(EVENTS, [event()], ["x"], ctx).table.to_pylist()[0]
     assert row["payload_phone_token"] == ctx.cipher.token("phone", "+8613812345678")
+    assert row["payload_phone_is_mobile"] is True
     assert "13812345678" not in row["payload"] and "13812345678" not in row["_raw"]
     assert row["ip_token"] and "10.1.2.3" not in row["_raw"]
 

@@ -12,6 +12,7 @@ final as (
         name as contact_name,
         {{ name_key('name') }} as contact_name_key,
         mobile_token,
+        mobile_is_mobile,
         mobile_enc,
         email_token,
         email_enc,

@@ -10,6 +10,7 @@ final as (
         name as contact_name,
         {{ name_key('name') }} as contact_name_key,
         mobile_token,
+        mobile_is_mobile,
         email_token,
         company,
         {{ company_key('company') }} as company_key,
