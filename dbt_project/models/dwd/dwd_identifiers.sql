@@ -34,7 +34,7 @@ remark_mobiles as (
 
 fixed_lines as (
     select mobile_token as token from crm_contacts where mobile_is_mobile = false
-    union
+    union all
     select mobile_token from file_contacts where mobile_is_mobile = false
 ),
 
