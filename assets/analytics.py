@@ -246,7 +246,8 @@ BY_CHANNEL_SCHEMA = pa.schema([("conversion_type", pa.string()), ("model", pa.st
     specs=[dg.AssetSpec(["ads", "ads_attribution"], group_name=GROUP, kinds={"python"},
                         deps=[*EVENTS_DEPS, dg.AssetKey(["dwd", "dwd_crm__calls"]),
                               dg.AssetKey(["dwd", "dwd_crm__opportunities"]), dg.AssetKey(["ads", "ads_funnel_base"]),
-                              dg.AssetKey(["dwd", "dwd_wecom__external_contacts"])],
+                              dg.AssetKey(["dwd", "dwd_wecom__external_contacts"]),
+                              dg.AssetKey(["dwd", "dwd_crm__leads"])],
                         description="Credit of each conversion (won opportunity, converted lead) per touchpoint "
                                     "and model (first/last touch, linear, time decay, position based)."),
            dg.AssetSpec(["ads", "ads_attribution_by_channel"], group_name=GROUP, kinds={"python"},

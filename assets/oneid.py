@@ -372,7 +372,11 @@ _HUBS = pa.schema([("entity_type", pa.string()), ("identifier_type", pa.string()
 
 
 @dg.asset(key=["oneid", "identities"], group_name="oneid", partitions_def=tenant_day,
-          deps=[dg.AssetKey(["dwd", "dwd_identifiers"])], kinds={"python"},
+          # Every DWD table read here (PERSON_ATTRIBUTES) and every one dwd_identifiers is built from in
+          # the same dbt step: Dagster stops only a blocking check's direct dependents (docs/quality.md).
+          deps=[dg.AssetKey(["dwd", t]) for t in (
+              "dwd_identifiers", "dwd_crm__contacts", "dwd_crm__enterprises", "dwd_wecom__external_contacts",
+              "dwd_file__contacts", "dwd_sdk__events")], kinds={"python"},
           description="Person and enterprise OneIDs from dwd_identifiers: strong identifiers in priority "
                       "order with hub limits and conflict cuts, then Splink over people's names, companies "
                       "and titles; merge/split history; review queue.")

@@ -96,8 +96,8 @@ tables:
 
     built = {e.asset_key for e in result.get_asset_materialization_events()}
     assert {"ods", "dwd"} <= {key.path[0] for key in built}
-    # The marts step (every DWM, DWS and ADS model) is held back whole. Python assets that read other
-    # tables than the failed one directly (OneID on dwd_identifiers, event analytics) are not: Dagster
-    # blocks the direct dependents of a failed check (docs/quality.md).
+    # The marts step (every DWM, DWS and ADS model) is held back whole, and so is OneID, which declares
+    # dwd_crm__contacts among its deps (tests/integration/test_blocking_reaches_consumers.py).
     marts = set(warehouse_marts.keys)
     assert {"dwm", "dws", "ads"} <= {key.path[0] for key in marts} and not built & marts
+    assert dg.AssetKey(["oneid", "identities"]) not in built
