@@ -52,14 +52,20 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     """`dbt build` of the step's models for the run's tenant and date, with row counts read afterwards."""
     day = tenant_day_of(context)
     variables = json.dumps(dbt_vars(day.tenant, day.business_date))
-    # Collected first: on DuckDB the dbt process holds the tenant's file until it ends.
-    events = list(dbt.cli(["build", "--vars", variables], context=context).stream())
+    # Collected first: on DuckDB the dbt process holds the tenant's file until it ends. A failed model or
+    # error-level test still fails the step, but only after what did build and the test results are
+    # recorded in Dagster (raising at once would leave them in the step's log only).
+    invocation = dbt.cli(["build", "--vars", variables], context=context, raise_on_error=False)
+    events = list(invocation.stream())
     with warehouse.query(day.tenant) as session:
         for event in events:
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
                 event = event.with_metadata({**event.metadata, **_row_counts(session, key, day.business_date)})
             yield event
+    error = invocation.get_error()
+    if error is not None:
+        raise error
 
 
 def _row_counts(session: ReadSession, key: dg.AssetKey, business_date) -> dict:

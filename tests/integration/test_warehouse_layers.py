@@ -101,3 +101,31 @@ tables:
     marts = set(warehouse_marts.keys)
     assert {"dwm", "dws", "ads"} <= {key.path[0] for key in marts} and not built & marts
     assert dg.AssetKey(["oneid", "identities"]) not in built
+
+
+def test_a_failed_dbt_test_fails_the_step_and_is_recorded(platform):
+    """An error-level dbt test fails the DWD step and stops everything after it, and Dagster still
+    records what built and the failed test, so the UI shows why rather than only the step's log."""
+    from datetime import timedelta
+
+    from orchestration.definitions import build_definitions
+    from orchestration.jobs import job_upstream_of
+
+    write_tenant_data(platform.data_dir, "t001", contacts=[contact(1, DAY1), contact(2, DAY1)])
+    platform.start_sources()
+    defs = build_definitions()
+    job = job_upstream_of(defs, ["oneid", "identities"])
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(partition_key=partition_key("t001", DAY1), instance=instance).success
+        # A keyless version in an earlier partition, as a faulty backfill would leave it.
+        with platform.session("t001", read_only=False) as s:
+            s.execute("insert into ods.crm_contacts select * replace (null as _source_id, ? as _business_date) "
+                      "from ods.crm_contacts limit 1", [DAY1 - timedelta(days=1)])
+        result = job.execute_in_process(partition_key=partition_key("t001", DAY1), instance=instance,
+                                        raise_on_error=False)
+    assert not result.success
+    failed = {(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    assert (dg.AssetKey(["dwd", "dwd_crm__contacts"]), "not_null_dwd_crm__contacts_contact_id") in failed
+    built = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["dwd", "dwd_crm__contacts"]) in built
+    assert dg.AssetKey(["oneid", "identities"]) not in built
