@@ -128,22 +128,10 @@ def _defs_with_title_rule():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """Generated demo data for both tenants, served by the local sources, in a FINCDP_HOME of its own."""
-    from fincdp.demo.run import drop_files, generate_demo_data
-    from tests.conftest import BUSINESS_DATE, Platform
+    from tests.support.jobs import demo_data
 
-    mp = pytest.MonkeyPatch()
-    root = tmp_path_factory.mktemp("blocking")
-    mp.setenv("FINCDP_HOME", str(root / "home"))
-    p = Platform(root / "home", root / "data")
-    try:
-        generate_demo_data(p.tenants(), p.data_dir, scale=120, business_date=BUSINESS_DATE, progress=False)
-        drop_files(p.tenants(), p.data_dir)
+    with demo_data(tmp_path_factory, "blocking", scale=120) as p:
         yield p
-    finally:
-        if p.sources is not None:
-            p.sources.stop()
-        mp.undo()
 
 
 def _started(instance, run_id: str) -> set[str]:
