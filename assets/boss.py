@@ -27,13 +27,16 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from assets.boss_customers import CUSTOMER_ORG_ASSETS, CUSTOMER_ORG_KEYS, customer_orgs_from_ods
 from assets.partitions import tenant_day, tenant_day_of
 from fincdp import settings
+from fincdp.boss.callbacks import apply_follow_events, read_events, staff_timeline
 from fincdp.boss.config import BossConfig
 from fincdp.boss.customers import fetch_customer_orgs
-from fincdp.boss.history import HISTORY_SCHEMA, update_history
+from fincdp.boss.history import HISTORY_SCHEMA, TRACKED, update_history
 from fincdp.boss.org import build_org
 from fincdp.boss.tenant import TenantInputs, assess_tenant, name_key, read_registry
+from resources.pii import PiiVault
 from resources.warehouse import Warehouse, read_table
 from resources.wecom import WeComApi
 
@@ -85,11 +88,14 @@ def _utc(value) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def read_inputs(session, as_of: date) -> tuple[TenantInputs, list[dict], list[dict], dict]:
+def read_inputs(session, as_of: date, follow_events=()) -> tuple[TenantInputs, list[dict], list[dict], dict]:
     """The model's inputs from DWD and OneID: (inputs, staff departments, staff members, extras for the
-    account coverage: followers per person and the opportunities with their owners)."""
+    account coverage: followers per person and the opportunities with their owners). follow_events:
+    WeCom `change_external_contact` callbacks newer than the external-contact snapshot."""
+    # only the record sources looked up below: events and file contacts are most of the map at scale
     ids = {(r["record_source"], r["record_id"]): r["one_id"] for r in _rows(
-        session, "oneid.identity_map", "select record_source, record_id, one_id from oneid.identity_map")}
+        session, "oneid.identity_map", "select record_source, record_id, one_id from oneid.identity_map where "
+        "record_source in ('crm_contact', 'crm_enterprise', 'wecom_external_contact')")}
     contacts = [{"contact_id": r["contact_id"], "enterprise_id": r["enterprise_id"], "title": r["title"],
                  "name_key": r["contact_name_key"], "person": ids.get(("crm_contact", r["contact_id"]),
                                                                       "crm_contact:" + r["contact_id"])}
@@ -113,6 +119,7 @@ def read_inputs(session, as_of: date) -> tuple[TenantInputs, list[dict], list[di
     # contact joins the account whose name key equals their corp_full_name's (inferred org data).
     externals = _rows(session, "dwd.dwd_wecom__external_contacts", "select external_userid, follow_userid, position, "
                       "corp_name_key, followed_at from dwd.dwd_wecom__external_contacts")
+    externals = apply_follow_events(externals, follow_events)
     ent_by_name = {}
     for e in ent_rows:
         ent_by_name.setdefault(e["enterprise_name_key"], e["enterprise_id"])
@@ -181,9 +188,17 @@ COVERAGE_SCHEMA = pa.schema([("account_one_id", pa.string()), ("owner_userid", p
                              ("open_opportunities", pa.int64()), ("as_of_date", pa.date32())])
 
 
+def _staff_versions(staff) -> list[dict]:
+    return [{"org": STAFF_ORG, "member": u, "department_id": p.department_id, "position": p.position,
+             "reports_to": p.reports_to, "is_active": p.active} for u, p in sorted(staff.positions.items())]
+
+
 def build_tables(inputs: TenantInputs, departments: list[dict], members: list[dict], extra: dict,
                  config: BossConfig, as_of: date, previous_history: list[dict],
-                 corp_warnings: list | None = None) -> dict[str, pa.Table]:
+                 corp_warnings: list | None = None,
+                 later_staff: list[tuple[date, list[dict], list[dict]]] | None = None) -> dict[str, pa.Table]:
+    """departments/members: the firm's org as of `as_of`; later_staff: its states on later dates (from
+    change callbacks), the last of which is the staff org written out."""
     result = assess_tenant(inputs, config, as_of)
     result.org_warnings[:0] = corp_warnings or []
     ent_account = {e["enterprise_id"]: e.get("account") or e["enterprise_id"] for e in inputs.enterprises}
@@ -224,18 +239,24 @@ def build_tables(inputs: TenantInputs, departments: list[dict], members: list[di
                   "message": g.message, "as_of_date": as_of} for g in acc.gaps]
 
     staff = build_org(departments, members)
+    current = _staff_versions(staff)
+    current += [{"org": account, "member": r.key, "department_id": None, "position": r.title,
+                 "reports_to": r.reports_to, "is_active": True}
+                for account, acc in result.accounts.items() for r in acc.people.values()]
+    history = update_history(previous_history, current, as_of)
+    # org changes WeCom called back after the snapshot: a staff version per event date; the customers'
+    # open versions are carried over unchanged
+    for day, deps, mems in later_staff or ():
+        staff = build_org(deps, mems)
+        others = [{k: r[k] for k in ("org", "member", *TRACKED)} for r in history
+                  if r["valid_to"] is None and r["org"] != STAFF_ORG]
+        history = update_history(history, [*_staff_versions(staff), *others], day)
     warnings = [{"org": org, "kind": w.kind, "subject": w.subject, "message": w.message, "as_of_date": as_of}
                 for org, w in [*((STAFF_ORG, w) for w in staff.warnings), *result.org_warnings]]
     staff_rows = [{"userid": u, "reports_to_userid": p.reports_to, "via": p.via, "reporting_depth": p.depth,
                    "department_id": p.department_id, "leads_departments": ",".join(map(str, sorted(p.leads))),
                    "position": p.position, "is_active": p.active, "as_of_date": as_of}
                   for u, p in sorted(staff.positions.items())]
-    current = [{"org": STAFF_ORG, "member": u, "department_id": p.department_id, "position": p.position,
-                "reports_to": p.reports_to, "is_active": p.active} for u, p in sorted(staff.positions.items())]
-    current += [{"org": account, "member": r.key, "department_id": None, "position": r.title,
-                 "reports_to": r.reports_to, "is_active": True}
-                for account, acc in result.accounts.items() for r in acc.people.values()]
-    history = update_history(previous_history, current, as_of)
 
     coverage: dict[str, dict] = {}
     for o in extra["opportunities"]:
@@ -272,20 +293,50 @@ def build_tables(inputs: TenantInputs, departments: list[dict], members: list[di
     }
 
 
+def pending_events(session, tenant, business_date: date, snapshot: str = "ods.wecom_users",
+                   event: str = "change_contact") -> list:
+    """Change callbacks newer than the WeCom member snapshot the DWD holds for `business_date` (older
+    ones are in the snapshot already; all of them when there is no snapshot), and older than the
+    snapshot of a later date, if one exists (a rerun of a past date does not take today's org)."""
+    snapshot_at = next_at = None
+    if session.table_exists(snapshot):
+        snapshot_at = _utc(session.scalar(f"select max(_ingested_at) from {snapshot} where _business_date <= ?",
+                                          [business_date]))
+        next_at = _utc(session.scalar(f"select min(_ingested_at) from {snapshot} where _business_date > ?",
+                                      [business_date]))
+    # CreateTime has whole seconds: an event in the snapshot's own second is applied again (harmless)
+    after = int(snapshot_at.timestamp()) if snapshot_at else float("-inf")
+    before = next_at.timestamp() if next_at else float("inf")
+    return [e for _, e in read_events(tenant.id) if e.event == event and after <= e.create_time < before]
+
+
 def run_model(session, tenant, business_date: date, cfg: BossConfig, registry_path: Path | None,
-              wecom_client) -> dict[str, pa.Table]:
+              wecom_client, stats: dict | None = None, cipher=None) -> dict[str, pa.Table]:
     """The asset's body on any engine's writer session: read, assess, replace the boss tables."""
-    inputs, departments, members, extra = read_inputs(session, business_date)
+    follows = pending_events(session, tenant, business_date, "ods.wecom_external_contacts", "change_external_contact")
+    inputs, departments, members, extra = read_inputs(session, business_date, follows)
     inputs.level_overrides = dict(cfg["titles"]["person_overrides"])
     if registry_path is not None:
         inputs.registry = read_registry(registry_path)
     corp_warnings = []
-    if cfg["customer_corps"]:
+    if cfg["customer_corps"] and cipher is not None:   # landed in ODS by assets/boss_customers.py
+        inputs.customer_orgs, corp_warnings = customer_orgs_from_ods(
+            session, tenant.id, cfg["customer_corps"], business_date, cipher, inputs.enterprises, inputs.contacts)
+    elif cfg["customer_corps"]:   # straight from the WeCom API (no tenant cipher given: bench, tools)
         base_url = tenant.sources.wecom.base_url if tenant.sources.wecom else None
         inputs.customer_orgs, corp_warnings = fetch_customer_orgs(
             cfg["customer_corps"], tenant.id, base_url, wecom_client, inputs.enterprises, inputs.contacts)
     previous = read_table(session, HISTORY, HISTORY_SCHEMA).to_pylist()
-    tables = build_tables(inputs, departments, members, extra, cfg, business_date, previous, corp_warnings)
+    events = pending_events(session, tenant, business_date)
+    wecom = tenant.sources.wecom
+    timeline = staff_timeline(departments, members, events, business_date, tenant.timezone,
+                              wecom.corpid if wecom else None)
+    (_, departments, members), later = timeline[0], timeline[1:]
+    tables = build_tables(inputs, departments, members, extra, cfg, business_date, previous, corp_warnings,
+                          later_staff=later)
+    if stats is not None:
+        stats.update(callback_events=len(events) + len(follows),
+                     org_change_dates=[d.isoformat() for d, _, _ in later])
     for table, data in tables.items():
         session.replace_table(table, data, indexes=[("account_one_id",)] if "account_one_id" in data.column_names
                               else ())
@@ -296,18 +347,20 @@ def run_model(session, tenant, business_date: date, cfg: BossConfig, registry_pa
           deps=[dg.AssetKey(["oneid", "identities"]), *(dg.AssetKey(["dwd", m]) for m in (
               "dwd_crm__contacts", "dwd_crm__enterprises", "dwd_crm__calls", "dwd_crm__leads",
               "dwd_crm__opportunities", "dwd_wecom__departments", "dwd_wecom__members",
-              "dwd_wecom__external_contacts"))],
+              "dwd_wecom__external_contacts")), *CUSTOMER_ORG_KEYS],
           description="Org charts (the firm's own and its customers'), buying committees per account and "
                       "opportunity, boss_score = grade_weight x interaction_freq x decision_score, contact windows.")
 def decision_makers(context: dg.AssetExecutionContext, config: BossModelConfig, warehouse: Warehouse,
-                    wecom: WeComApi) -> dg.MaterializeResult:
+                    wecom: WeComApi, pii: PiiVault) -> dg.MaterializeResult:
     day = tenant_day_of(context)
     tenant = day.tenant
     cfg_path = tenant_file(config.config_path, f"{tenant.id}.yaml")
     cfg = BossConfig.load(cfg_path)
     registry_path = tenant_file(config.registry_path, f"{tenant.id}_registry.csv")
     with warehouse.writer(tenant) as session:
-        tables = run_model(session, tenant, day.business_date, cfg, registry_path, wecom.client)
+        stats: dict = {}
+        tables = run_model(session, tenant, day.business_date, cfg, registry_path, wecom.client, stats,
+                           cipher=pii.cipher(tenant.id))
     ads = tables[ADS]
     gaps = tables[GAPS]
     for w in tables[WARNINGS].to_pylist()[:20]:
@@ -315,7 +368,9 @@ def decision_makers(context: dg.AssetExecutionContext, config: BossModelConfig, 
     return dg.MaterializeResult(metadata={
         "dagster/row_count": ads.num_rows, "accounts": len(set(ads["account_one_id"].to_pylist())),
         "roles": tables[ROLES].num_rows, "gaps": gaps.num_rows, "org_warnings": tables[WARNINGS].num_rows,
-        "unknown_titles": tables[UNKNOWN].num_rows, "config": str(cfg_path or "defaults")})
+        "unknown_titles": tables[UNKNOWN].num_rows, "config": str(cfg_path or "defaults"),
+        "wecom_callback_events": stats["callback_events"],
+        "org_change_dates": ", ".join(stats["org_change_dates"]) or "none"})
 
 
-ASSETS = [decision_makers]
+ASSETS = [decision_makers, *CUSTOMER_ORG_ASSETS]

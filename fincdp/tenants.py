@@ -50,10 +50,41 @@ class CrmSource(_Strict):
         return _secret(f"crm client {self.client_id}", self.client_secret_env)
 
 
+class WeComCallback(_Strict):
+    """Change callbacks (docs/boss.md): the callback URL's Token and EncodingAESKey, by variable name."""
+    token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+    encoding_aes_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+    def crypto(self, corpid: str):
+        from fincdp.wecom_crypto import WeComCrypto
+
+        key = _secret(f"wecom corp {corpid} callbacks", self.encoding_aes_key_env)
+        if len(key) != 43:
+            raise TenantConfigError(f"wecom corp {corpid} callbacks: {self.encoding_aes_key_env} must hold a "
+                                    "43-character EncodingAESKey")
+        return WeComCrypto(_secret(f"wecom corp {corpid} callbacks", self.token_env), key, corpid)
+
+
+class OrgSync(_Strict):
+    """How often the WeCom org is pulled between daily runs: a cron expression in the tenant's zone."""
+    cron: str
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string  # the check Dagster applies to schedules
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a cron expression (5 fields, e.g. '0 */4 * * *')")
+        return value
+
+
 class WeComSource(_Strict):
     base_url: str
     corpid: str
     corpsecret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+    callback: WeComCallback | None = None
+    org_sync: OrgSync | None = None
 
     def corpsecret(self) -> str:
         return _secret(f"wecom corp {self.corpid}", self.corpsecret_env)

@@ -9,6 +9,7 @@ import dagster as dg
 from assets.partitions import partition_key
 from fincdp.tenants import Tenant, current_tenants
 from orchestration.jobs import daily_job
+from orchestration.org_sync import SCHEDULES as ORG_SYNC_SCHEDULES
 
 
 def tenant_daily_schedule(tenant: Tenant, cron: str = "0 2 * * *") -> dg.ScheduleDefinition:
@@ -24,4 +25,4 @@ def tenant_daily_schedule(tenant: Tenant, cron: str = "0 2 * * *") -> dg.Schedul
     return _schedule
 
 
-SCHEDULES = [tenant_daily_schedule(tenant) for tenant in current_tenants().tenants]
+SCHEDULES = [tenant_daily_schedule(tenant) for tenant in current_tenants().tenants] + ORG_SYNC_SCHEDULES

@@ -15,6 +15,7 @@ from assets.ingestion.files import parse_file_name, sha256_of
 from assets.partitions import partition_key
 from fincdp.tenants import current_tenants
 from orchestration.jobs import file_ingest_job
+from orchestration.org_sync import SENSORS as ORG_SYNC_SENSORS
 
 
 def _op_name(spec) -> str:
@@ -62,4 +63,4 @@ def file_drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     return dg.SensorResult(run_requests=requests, cursor=json.dumps({"launched": launched}, sort_keys=True))
 
 
-SENSORS = [file_drop_sensor]
+SENSORS = [file_drop_sensor, *ORG_SYNC_SENSORS]

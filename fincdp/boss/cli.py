@@ -34,7 +34,75 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_callbacks(args: argparse.Namespace) -> int:
+    from fincdp.boss.bench_callbacks import run
+
+    print(run(args.events))
+    return 0
+
+
+def _callback_setup(tenant_id: str):
+    from fincdp.tenants import current_tenants
+
+    tenant = current_tenants().get(tenant_id)
+    wecom = tenant.sources.wecom
+    if wecom is None or wecom.callback is None:
+        raise SystemExit(f"tenant {tenant.id}: no sources.wecom.callback in the tenants file (token_env, "
+                         "encoding_aes_key_env)")
+    return tenant, wecom
+
+
+def _cmd_callbacks_serve(args: argparse.Namespace) -> int:
+    import logging
+    import time
+
+    from fincdp.boss.callbacks import CallbackInbox
+    from fincdp.boss.receiver import CallbackReceiver
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    tenant, wecom = _callback_setup(args.tenant)
+    receiver = CallbackReceiver(tenant.id, wecom.callback.crypto(wecom.corpid), CallbackInbox(tenant.id),
+                                host=args.host, port=args.port).start()
+    print(f"tenant {tenant.id}: WeCom callbacks at {receiver.callback_url} into {receiver.inbox.path}; "
+          "Ctrl-C stops", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        receiver.stop()
+    return 0
+
+
+def _cmd_callbacks_list(args: argparse.Namespace) -> int:
+    from fincdp.boss.callbacks import CallbackInbox, read_events
+
+    tenant, _ = _callback_setup(args.tenant)
+    if args.dead_letters:
+        with CallbackInbox(tenant.id) as inbox:
+            for d in inbox.dead_letters():
+                print(f"{d['received_at']}\t{d['reason']}\t{d['error']}\tsha256:{d['body_sha256']}\t{d['body_bytes']} B")
+        return 0
+    for seq, e in read_events(tenant.id):
+        print(f"{seq}\t{e.create_time}\t{e.event}/{e.change_type}\t{e.event_id}")
+    return 0
+
+
 def register(commands, bench) -> None:
+    wecom = commands.add_parser("wecom", help="WeCom change callbacks (docs/boss.md)").add_subparsers(
+        dest="wecom_command", required=True)
+    cb = wecom.add_parser("callbacks", help="the callback receiver and its inbox").add_subparsers(
+        dest="callbacks_command", required=True)
+    serve = cb.add_parser("serve", help="receive a tenant's change callbacks (verify, decrypt, store) until "
+                                        "interrupted")
+    serve.add_argument("--tenant", required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=18090)
+    serve.set_defaults(func=_cmd_callbacks_serve)
+    ls = cb.add_parser("list", help="stored events (ids and kinds only), or --dead-letters: rejected callbacks")
+    ls.add_argument("--tenant", required=True)
+    ls.add_argument("--dead-letters", action="store_true")
+    ls.set_defaults(func=_cmd_callbacks_list)
+
     boss = commands.add_parser("boss", help="the boss model: seniority from titles (docs/boss.md)").add_subparsers(
         dest="boss_command", required=True)
     titles = boss.add_parser("titles", help="map titles (one a line) to levels; unknown ones are listed")
@@ -48,3 +116,6 @@ def register(commands, bench) -> None:
     b.add_argument("--seed", type=int, default=7)
     b.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
     b.set_defaults(func=_cmd_bench)
+    cbb = bench.add_parser("callbacks", help="WeCom callback receiver: time to acknowledge a signed, encrypted event")
+    cbb.add_argument("--events", type=int, default=300)
+    cbb.set_defaults(func=_cmd_bench_callbacks)

@@ -16,12 +16,47 @@ from fincdp.boss.tenant import CustomerOrg, credit_key, name_key
 MEMBER_FIELDS = ("userid", "department", "is_leader_in_dept", "direct_leader", "main_department", "status", "position")
 
 
+class CorpUnreadable(Exception):
+    """A customer corp could not be read; the message names tenant and corp (never a secret)."""
+
+
+def read_corp(corp: dict, tenant_id: str, default_base_url: str | None,
+              client: Callable[[str, str, str, str], object]) -> tuple[list[dict], list[dict]]:
+    """One customer corp's departments and members through the WeCom API."""
+    corpid = corp["corpid"]
+    secret = os.environ.get(corp["corpsecret_env"])
+    base_url = corp.get("base_url") or default_base_url
+    if not secret or not base_url:
+        what = f"environment variable {corp['corpsecret_env']} is not set" if not secret else "no WeCom base_url"
+        raise CorpUnreadable(f"tenant {tenant_id} customer corp {corpid}: {what}")
+    try:
+        api = client(base_url, corpid, secret, f"{tenant_id}/customer {corpid}")
+        return api.departments(), list(api.users())
+    except Exception as exc:  # one unreachable customer corp must not stop the tenant's model
+        raise CorpUnreadable(f"tenant {tenant_id} customer corp {corpid}: {type(exc).__name__}: {exc}") from exc
+
+
 def fetch_customer_orgs(corps: list[dict], tenant_id: str, default_base_url: str | None,
                         client: Callable[[str, str, str, str], object], enterprises: list[dict], contacts: list[dict]
                         ) -> tuple[dict[str, CustomerOrg], list[tuple[str, OrgWarning]]]:
     """corps: the boss config's customer_corps; client(base_url, corpid, secret, label) -> a WeComClient.
     Returns account -> CustomerOrg and warnings; a corp that cannot be read is a warning, not a failure
     (its account keeps the inferred org)."""
+    fetched: dict[str, tuple[list[dict], list[dict]] | str] = {}
+    for corp in corps:
+        try:
+            fetched[corp["corpid"]] = read_corp(corp, tenant_id, default_base_url, client)
+        except CorpUnreadable as exc:
+            fetched[corp["corpid"]] = str(exc)
+    return match_customer_orgs(corps, fetched, enterprises, contacts, lambda u: name_key(u.get("name")), lambda k: k)
+
+
+def match_customer_orgs(corps: list[dict], fetched: dict, enterprises: list[dict], contacts: list[dict],
+                        member_key: Callable[[dict], str | None], contact_key: Callable[[str], str]
+                        ) -> tuple[dict[str, CustomerOrg], list[tuple[str, OrgWarning]]]:
+    """fetched: corpid -> (departments, members), or the reason it could not be read. A member is a
+    contact of the account when member_key(member) == contact_key(contact's name key) for exactly one
+    contact: name keys from the API, or their tokens when the members come from ODS."""
     account_of = {credit_key(e.get("credit_code")): e.get("account") or e["enterprise_id"] for e in enterprises
                   if e.get("credit_code")}
     ent_account = {e["enterprise_id"]: e.get("account") or e["enterprise_id"] for e in enterprises}
@@ -29,7 +64,7 @@ def fetch_customer_orgs(corps: list[dict], tenant_id: str, default_base_url: str
     for c in contacts:
         account = ent_account.get(c.get("enterprise_id"))
         if account and c.get("name_key"):
-            by_name[account][c["name_key"]].add(c["person"])
+            by_name[account][contact_key(c["name_key"])].add(c["person"])
     orgs, warnings = {}, []
     for corp in corps:
         corpid = corp["corpid"]
@@ -38,24 +73,15 @@ def fetch_customer_orgs(corps: list[dict], tenant_id: str, default_base_url: str
             warnings.append((corpid, OrgWarning("corp_without_account", corpid,
                                                 f"customer corp {corpid}: no account has credit code {corp['credit_code']}")))
             continue
-        secret = os.environ.get(corp["corpsecret_env"])
-        base_url = corp.get("base_url") or default_base_url
-        if not secret or not base_url:
-            what = f"environment variable {corp['corpsecret_env']} is not set" if not secret else "no WeCom base_url"
-            warnings.append((account, OrgWarning("corp_unreadable", corpid,
-                                                 f"tenant {tenant_id} customer corp {corpid}: {what}")))
+        got = fetched.get(corpid, f"customer corp {corpid}: not read")
+        if isinstance(got, str):
+            warnings.append((account, OrgWarning("corp_unreadable", corpid, got)))
             continue
-        try:
-            api = client(base_url, corpid, secret, f"{tenant_id}/customer {corpid}")
-            departments = api.departments()
-            users = list(api.users())
-        except Exception as exc:  # one unreachable customer corp must not stop the tenant's model
-            warnings.append((account, OrgWarning("corp_unreadable", corpid,
-                                                 f"tenant {tenant_id} customer corp {corpid}: {type(exc).__name__}: {exc}")))
-            continue
+        departments, users = got
         people, unmatched = {}, 0
         for u in users:
-            found = by_name[account].get(name_key(u.get("name")), set())
+            key = member_key(u)
+            found = by_name[account].get(key, set()) if key else set()
             if len(found) == 1:
                 people[u["userid"]] = next(iter(found))
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import string
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -36,10 +37,15 @@ def demo_secrets(tenants: TenantsConfig, home: Path) -> dict[str, str]:
             if line.startswith("export ") and "=" in line:
                 name, value = line[len("export "):].split("=", 1)
                 values[name] = value
+    alphanumeric = string.ascii_letters + string.digits
     for tenant in tenants.tenants:
         for source, attr in ((tenant.sources.crm, "client_secret_env"), (tenant.sources.wecom, "corpsecret_env")):
             if source is not None:
                 values.setdefault(getattr(source, attr), secrets.token_urlsafe(24))
+        callback = tenant.sources.wecom.callback if tenant.sources.wecom else None
+        if callback is not None:  # WeCom's Token (<= 32) and EncodingAESKey (43) are alphanumeric
+            values.setdefault(callback.token_env, "".join(secrets.choice(alphanumeric) for _ in range(32)))
+            values.setdefault(callback.encoding_aes_key_env, "".join(secrets.choice(alphanumeric) for _ in range(43)))
     home.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"export {k}={v}\n" for k, v in sorted(values.items())))
     path.chmod(0o600)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fincdp.localsaas._http import Handler, LocalServer, Request, Response
+from fincdp.localsaas.wecom_callbacks import CallbackSender, event_xml, party_fields, user_fields
 
 API = "/cgi-bin/"
 USER_LIST_MAX = 10000
@@ -127,7 +128,163 @@ def _int(value: Any, errcode: int, errmsg: str) -> int:
         raise ApiError(errcode, errmsg) from None
 
 
-class WeComServer(LocalServer):
+class _OrgAdmin:
+    """Org changes an admin makes in the WeCom console, each pushed to the corp's callback URL (if one is
+    registered) as a `change_contact` event. `at` (epoch seconds) sets CreateTime, for tests and demos.
+    Over HTTP: POST /admin/callbacks/register {corpid, url, token, encoding_aes_key} and
+    POST /admin/contact/change {corpid, change_type, userid | id, changes: {...}, create_time} (and
+    external_userid for add_external_contact / del_external_contact / del_follow_user, sent as
+    `change_external_contact`)."""
+
+    _corps: dict
+    _lock: threading.Lock
+    callbacks: CallbackSender
+
+    def _corp(self, corpid: str) -> _Corp:
+        if corpid not in self._corps:
+            raise ApiError(40013, "invalid corpid")
+        return self._corps[corpid]
+
+    def _push(self, corpid: str, change_type: str, fields: list, at: int | None,
+              event: str = "change_contact") -> int | None:
+        return self.callbacks.send(corpid, change_type, event_xml(corpid, event, change_type, fields,
+                                                                  int(time.time()) if at is None else at))
+
+    def register_callback(self, corpid: str, url: str, token: str, encoding_aes_key: str) -> None:
+        self._corp(corpid)
+        self.callbacks.register(corpid, url, token, encoding_aes_key)
+
+    def create_user(self, corpid: str, user: dict, at: int | None = None) -> int | None:
+        corp = self._corp(corpid)
+        with self._lock:
+            if user["userid"] in corp.users:
+                raise ApiError(60102, "userid existed")
+            corp.users[user["userid"]] = dict(user)
+        return self._push(corpid, "create_user", user_fields(user["userid"], user), at)
+
+    def update_user(self, corpid: str, userid: str, at: int | None = None, **changes: Any) -> int | None:
+        """changes: user/get fields (department, main_department, is_leader_in_dept, direct_leader, position,
+        status, ...); `new_userid` renames."""
+        corp = self._corp(corpid)
+        new_userid = changes.pop("new_userid", None)
+        with self._lock:
+            if userid not in corp.users:
+                raise ApiError(60111, "userid not found")
+            user = corp.users.pop(userid)
+            user.update(changes)
+            if new_userid:
+                user["userid"] = new_userid
+                for d in corp.departments:
+                    d["department_leader"] = [new_userid if u == userid else u for u in d.get("department_leader", [])]
+                for u in corp.users.values():
+                    u["direct_leader"] = [new_userid if x == userid else x for x in u.get("direct_leader", [])]
+            corp.users[user["userid"]] = user
+        return self._push(corpid, "update_user", user_fields(userid, user, new_userid), at)
+
+    def delete_user(self, corpid: str, userid: str, at: int | None = None) -> int | None:
+        """The member leaves: gone from the member APIs, from department leaders and from direct leaders."""
+        corp = self._corp(corpid)
+        with self._lock:
+            if corp.users.pop(userid, None) is None:
+                raise ApiError(60111, "userid not found")
+            for d in corp.departments:
+                d["department_leader"] = [u for u in d.get("department_leader", []) if u != userid]
+            for u in corp.users.values():
+                u["direct_leader"] = [x for x in u.get("direct_leader", []) if x != userid]
+        return self._push(corpid, "delete_user", user_fields(userid, None), at)
+
+    def update_party(self, corpid: str, dept_id: int, at: int | None = None, **changes: Any) -> int | None:
+        corp = self._corp(corpid)
+        with self._lock:
+            found = [d for d in corp.departments if d["id"] == dept_id]
+            if found:
+                found[0].update(changes)
+                dept, change_type = found[0], "update_party"
+            else:
+                dept, change_type = {"id": dept_id, "department_leader": [], **changes}, "create_party"
+                corp.departments.append(dept)
+        return self._push(corpid, change_type, party_fields(dept_id, dept), at)
+
+    def delete_party(self, corpid: str, dept_id: int, at: int | None = None) -> int | None:
+        corp = self._corp(corpid)
+        with self._lock:
+            corp.departments[:] = [d for d in corp.departments if d["id"] != dept_id]
+        return self._push(corpid, "delete_party", party_fields(dept_id, None), at)
+
+    def add_external_follow(self, corpid: str, userid: str, external_userid: str, at: int | None = None,
+                            state: str = "") -> int | None:
+        """A member adds an existing external contact (`add_external_contact`)."""
+        corp = self._corp(corpid)
+        created = int(time.time()) if at is None else at
+        with self._lock:
+            contact = corp.externals.get(external_userid)
+            if contact is None or userid not in corp.users:
+                raise ApiError(40096, "invalid external userid or userid")
+            follow = {"userid": userid, "createtime": created, "add_way": 1, "state": state, "tags": []}
+            contact.setdefault("follow_user", []).append(follow)
+            corp.by_follower.setdefault(userid, []).append((contact, follow))
+        return self._push(corpid, "add_external_contact", [("UserID", userid), ("ExternalUserID", external_userid),
+                                                           ("State", state or None), ("WelcomeCode", "WELCOMECODE")],
+                          created, "change_external_contact")
+
+    def delete_external_follow(self, corpid: str, userid: str, external_userid: str, at: int | None = None,
+                               by_customer: bool = False) -> int | None:
+        """The member deletes the customer (`del_external_contact`), or the customer the member
+        (`del_follow_user`)."""
+        corp = self._corp(corpid)
+        with self._lock:
+            contact = corp.externals.get(external_userid)
+            if contact is None:
+                raise ApiError(40096, "invalid external userid")
+            contact["follow_user"] = [f for f in contact.get("follow_user", []) if f["userid"] != userid]
+            corp.by_follower[userid] = [(c, f) for c, f in corp.by_follower.get(userid, [])
+                                        if c["external_contact"]["external_userid"] != external_userid]
+            if not corp.by_follower[userid]:
+                del corp.by_follower[userid]
+        change = "del_follow_user" if by_customer else "del_external_contact"
+        return self._push(corpid, change, [("UserID", userid), ("ExternalUserID", external_userid)], at,
+                          "change_external_contact")
+
+    def _admin_register(self, request: Request) -> Response:
+        try:
+            b = request.json()
+            self.register_callback(b["corpid"], b["url"], b["token"], b["encoding_aes_key"])
+        except ApiError as exc:
+            return Response(200, {"errcode": exc.errcode, "errmsg": exc.errmsg})
+        except (KeyError, TypeError, ValueError) as exc:
+            return Response(400, {"errcode": 40058, "errmsg": f"{type(exc).__name__}: {exc}"})
+        return Response(200, _ok())
+
+    def _admin_change(self, request: Request) -> Response:
+        try:
+            b = request.json()
+            corpid, change, at, changes = b["corpid"], b["change_type"], b.get("create_time"), b.get("changes") or {}
+            if change == "create_user":
+                status = self.create_user(corpid, {"userid": b["userid"], **changes}, at)
+            elif change == "update_user":
+                status = self.update_user(corpid, b["userid"], at, **changes)
+            elif change == "delete_user":
+                status = self.delete_user(corpid, b["userid"], at)
+            elif change in ("create_party", "update_party"):
+                status = self.update_party(corpid, int(b["id"]), at, **changes)
+            elif change == "delete_party":
+                status = self.delete_party(corpid, int(b["id"]), at)
+            elif change == "add_external_contact":
+                status = self.add_external_follow(corpid, b["userid"], b["external_userid"], at)
+            elif change in ("del_external_contact", "del_follow_user"):
+                status = self.delete_external_follow(corpid, b["userid"], b["external_userid"], at,
+                                                     by_customer=change == "del_follow_user")
+            else:
+                raise ValueError(f"change_type {change!r} is not one of create/update/delete_user|party, "
+                                 "add_external_contact, del_external_contact, del_follow_user")
+        except ApiError as exc:
+            return Response(200, {"errcode": exc.errcode, "errmsg": exc.errmsg})
+        except (KeyError, TypeError, ValueError) as exc:
+            return Response(400, {"errcode": 40058, "errmsg": f"{type(exc).__name__}: {exc}"})
+        return Response(200, _ok(callback_status=status))
+
+
+class WeComServer(_OrgAdmin, LocalServer):
     """Serves `corps` (corpid -> (corpsecret, data_dir)); each token sees only its own corp's data.
 
     `per_minute_limit` caps calls per corp per API in a sliding window of `rate_window_s` (60 s, as WeCom;
@@ -151,6 +308,7 @@ class WeComServer(LocalServer):
         self._api_calls = 0
         self._lock = threading.Lock()
         self.api_log: list[tuple[str, str, int]] = []
+        self.callbacks = CallbackSender()   # change callbacks (fincdp/localsaas/wecom_callbacks.py)
 
     # --- test helpers ---
     def expire_tokens(self) -> None:
@@ -176,6 +334,8 @@ class WeComServer(LocalServer):
         }
         routes = {(method, API + path): self._authenticated(path, fn) for (method, path), fn in api.items()}
         routes[("GET", API + "gettoken")] = self._logged("gettoken", self.gettoken)
+        routes[("POST", "/admin/callbacks/register")] = self._admin_register
+        routes[("POST", "/admin/contact/change")] = self._admin_change
         return routes
 
     def _logged(self, path: str, fn: Callable[[Request], tuple[str, dict]]) -> Handler:

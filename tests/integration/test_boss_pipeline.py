@@ -213,6 +213,38 @@ def test_the_profile_index_carries_each_persons_decision_maker_fields(boss_run, 
     for one_id, doc in docs.items():
         r = best[one_id]
         assert doc["decision_maker_level"] == r["decision_maker_level"]
-        assert doc["reports_to_one_id"] == r["reports_to_one_id"]
+        assert doc.get("reports_to_one_id") == r["reports_to_one_id"]   # a null field may be left out
         assert doc["buying_roles"] == sorted(x for x in (r["buying_roles"] or "").split(",") if x)
         assert doc["boss_score"] == pytest.approx(r["boss_score"]) and doc["boss_account_one_id"] == r["account_one_id"]
+
+
+def test_customer_corps_land_in_ods_without_names_or_mobiles(boss_run):
+    """The connected corps' org charts are in ODS (what the model read), names only as token and ciphertext."""
+    import base64
+
+    from assets.boss_customers import CUSTOMER_DEPARTMENTS, CUSTOMER_USERS, name_token
+    from resources.pii import PiiVault
+
+    p, _, _, folders = boss_run
+    with p.session("t001") as s:
+        users = s.arrow(f"select * from {CUSTOMER_USERS.table}").to_pylist()
+        depts = s.arrow(f"select * from {CUSTOMER_DEPARTMENTS.table}").to_pylist()
+    cipher = PiiVault().cipher("t001")
+    landed = {}
+    for folder in folders:
+        corp = json.loads((folder / "wecom/corp.json").read_text(encoding="utf-8"))
+        source = [json.loads(x) for x in (folder / "wecom/users.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows = {r["userid"]: r for r in users if r["corpid"] == corp["corpid"]}
+        assert set(rows) == {u["userid"] for u in source}
+        assert {d["id"] for d in depts if d["corpid"] == corp["corpid"]} == {
+            d["id"] for d in json.loads((folder / "wecom/departments.json").read_text(encoding="utf-8"))}
+        for u in source:
+            r = rows[u["userid"]]
+            assert r["name_token"] == name_token(cipher, u["name"])
+            assert cipher.decrypt(f"{CUSTOMER_USERS.table}.name", base64.b64decode(r["name_enc"])) == u["name"]
+            assert r["direct_leader"] == u["direct_leader"] and r["position"] == u.get("position")
+            for v in r.values():
+                if isinstance(v, str):
+                    assert u["name"] not in v and not (u.get("mobile") and u["mobile"][-8:] in v), (u["userid"], v)
+        landed[corp["corpid"]] = len(rows)
+    assert len(landed) == len(folders) and not any(r["corpid"] == "wwunreachable" for r in users)

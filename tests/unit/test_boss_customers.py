@@ -95,3 +95,20 @@ def test_registry_by_credit_code_is_the_authority_on_the_legal_representative(tm
     bad.write_text("credit_code,legal_representative\n,张三\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 2: no credit_code"):
         read_registry(bad)
+
+
+def test_members_from_ods_match_by_name_token_and_unlanded_corps_are_warnings():
+    """ODS holds a keyed hash of each member's name key, never the name: matching compares tokens."""
+    from fincdp.boss.customers import match_customer_orgs
+
+    token = lambda key: "tok:" + key[::-1]   # noqa: E731  (any one-way function of the name key)
+    users = [{"userid": "zw", "name_token": token("张伟"), "department": [1], "status": 1},
+             {"userid": "ln", "name_token": token("李娜"), "department": [1], "status": 1},
+             {"userid": "x", "name_token": None, "department": [1], "status": 1}]
+    corps = [{"corpid": "wwok", "credit_code": "91310000MA1FL8XQ30"},
+             {"corpid": "wwlate", "credit_code": "91310000MA1FL8XQ30"}]
+    fetched = {"wwok": ([{"id": 1, "parentid": 0}], users), "wwlate": "tenant t001 customer corp wwlate: no snapshot"}
+    orgs, warnings = match_customer_orgs(corps, fetched, ENTERPRISES, CONTACTS, lambda u: u["name_token"], token)
+    assert orgs["E1"].people == {"zw": "P1"}            # 李娜 is two contacts; x has no name
+    assert all("name_token" not in m for m in orgs["E1"].members)
+    assert [(w.kind, w.subject) for _, w in warnings] == [("members_unmatched", "wwok"), ("corp_unreadable", "wwlate")]
