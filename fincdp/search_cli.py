@@ -27,10 +27,12 @@ def _cmd_search_serve(args: argparse.Namespace) -> int:
 def _cmd_bench_search(args: argparse.Namespace) -> int:
     from fincdp.bench_search import run
 
+    raw = tuple(v for v in args.raw.split(",") if v) if args.raw else ()
     result = run(args.work, docs=args.docs, url=args.url, threads=args.threads, chunk_size=args.chunk_size,
-                 pause_s=args.reader_pause, client_docs=args.client_docs,
+                 pause_s=args.reader_pause, client_docs=args.client_docs, repeats=args.repeats,
+                 raw_variants=raw, publish=not args.no_publish, count_every_s=args.count_every,
                  report=args.report)
-    return 1 if result["bad_reads"] else 0
+    return 1 if result.get("bad_reads") else 0
 
 
 def register(commands, bench) -> None:
@@ -50,6 +52,14 @@ def register(commands, bench) -> None:
     b.add_argument("--chunk-size", type=int, default=20_000, help="documents per bulk request")
     b.add_argument("--client-docs", type=int, default=1_000_000,
                    help="also measure the platform's side alone (read, build, serialise) at this size; 0: skip")
+    b.add_argument("--repeats", type=int, default=3, help="runs of each raw bulk baseline (medians reported)")
+    b.add_argument("--raw", default="before,now,large",
+                   help="raw bulk baselines to run, comma-separated: before (previous client settings), now "
+                        "(current), large (100,000 docs per request); empty: none")
+    b.add_argument("--no-publish", action="store_true",
+                   help="only the raw bulk baselines (a load-only run, e.g. at 1M documents; its own report block)")
+    b.add_argument("--count-every", type=float, default=5.0,
+                   help="seconds between the reader's counts of the alias (a count is a scan on noida-db)")
     b.add_argument("--reader-pause", type=float, default=0.05, help="seconds the reader waits between reads")
     b.add_argument("--report", type=Path, default=None, help="e.g. docs/benchmarks.md")
     b.set_defaults(func=_cmd_bench_search)

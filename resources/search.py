@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator
 import dagster as dg
 from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch.serializer import OrjsonSerializer
 
 from fincdp.tenants import Tenant
 
@@ -119,9 +120,16 @@ class SearchIndex(dg.ConfigurableResource):
     compatibility: int = 9  # the Elasticsearch major the server speaks; 8 for an ES 8 cluster
     ca_certs: str = ""
     keep_previous: int = 1  # old builds kept after a swap, for rollback
-    chunk_size: int = 20_000  # ~9 MB of profile documents per bulk request (ES guidance: 5-15 MB)
+    chunk_size: int = 20_000  # ~10 MB of profile documents per bulk request (ES guidance: 5-15 MB)
     thread_count: int = 2
     request_timeout_s: float = 120.0
+    # Top-level null fields are left out of the documents sent: Elasticsearch indexes a null exactly like
+    # a missing field (neither matches `exists`), and nulls were a third of a profile document's bytes,
+    # which the server parses and stores for every document (docs/search.md, "Bulk throughput").
+    omit_nulls: bool = True
+    # gzip request bodies (the client's http_compress): worth it over a slow network to a remote cluster,
+    # not on loopback, where compressing costs the client more CPU than the bytes saved (measured).
+    http_compress: bool = False
 
     @classmethod
     def from_env(cls) -> "SearchIndex":
@@ -130,7 +138,9 @@ class SearchIndex(dg.ConfigurableResource):
                    api_key_env=env.get("FINCDP_ES_API_KEY_ENV", "FINCDP_ES_API_KEY"),
                    compatibility=int(env.get("FINCDP_ES_COMPATIBILITY", "9")),
                    ca_certs=env.get("FINCDP_ES_CA_CERTS", ""),
-                   keep_previous=int(env.get("FINCDP_ES_KEEP_PREVIOUS", "1")))
+                   keep_previous=int(env.get("FINCDP_ES_KEEP_PREVIOUS", "1")),
+                   http_compress=env.get("FINCDP_ES_HTTP_COMPRESS", "").lower() in ("1", "true", "yes"),
+                   chunk_size=int(env.get("FINCDP_ES_BULK_DOCS", "20000")))
 
     @property
     def configured(self) -> bool:
@@ -141,7 +151,10 @@ class SearchIndex(dg.ConfigurableResource):
     def client(self, tenant: Tenant) -> Elasticsearch:
         if not self.url:
             raise SearchNotConfigured(f"tenant {tenant.id!r}: no search cluster configured (set FINCDP_ES_URL)")
-        options: dict[str, Any] = {"request_timeout": self.request_timeout_s}
+        # orjson (a dependency already) serialises the bulk bodies and parses the bulk responses several
+        # times faster than the standard library: client CPU is shared with the server on a small machine.
+        options: dict[str, Any] = {"request_timeout": self.request_timeout_s, "serializer": OrjsonSerializer(),
+                                   "http_compress": self.http_compress}
         key_env = self.api_key_env.replace("{tenant}", tenant.id.upper())
         if key_env and os.environ.get(key_env):
             options["api_key"] = os.environ[key_env]
@@ -245,11 +258,16 @@ class SearchIndex(dg.ConfigurableResource):
         return result
 
     def _bulk(self, es: Elasticsearch, tenant: Tenant, index: str, docs: Iterable[dict]) -> int:
+        omit_nulls = self.omit_nulls
+
         def actions() -> Iterator[dict]:
             for doc in docs:
                 if "_id" not in doc:
                     raise SearchPublishError(f"tenant {tenant.id!r}: a document for {index} has no _id")
-                yield {"_index": index, **doc}
+                if omit_nulls:
+                    yield {"_index": index, **{k: v for k, v in doc.items() if v is not None}}
+                else:
+                    yield {"_index": index, **doc}
 
         sent, failures = 0, []
         for ok, item in helpers.parallel_bulk(es, actions(), thread_count=self.thread_count,
