@@ -83,7 +83,8 @@ def _measure(kind: str, work: Path, workers: int) -> dict:
     # the parent here holds the whole CRM data set in its local server.
     peak_kb = _vm_hwm_kb()
     shutil.rmtree(os.environ["FINCDP_HOME"], ignore_errors=True)
-    return {"kind": kind, "rows": rows, "seconds": elapsed, "peak_mb": peak_kb / 1024}
+    # The machine is shared: the load average tells how much of its 2 cores a figure had.
+    return {"kind": kind, "rows": rows, "seconds": elapsed, "peak_mb": peak_kb / 1024, "load1": os.getloadavg()[0]}
 
 
 def _vm_hwm_kb() -> int:
@@ -173,6 +174,7 @@ def _median(results: list[dict], key: str) -> float:
 
 def _report(results: dict, contacts: int, events_per_contact: float, repeat: int, workers: int) -> str:
     rate = {k: statistics.median(r["rows"] / r["seconds"] for r in v) for k, v in results.items()}
+    loads = [r.get("load1", 0.0) for v in results.values() for r in v] or [0.0]
     rows = [
         ("file: contacts CSV (normalise, tokenise, encrypt, dedupe, land)", "file_contacts", "duckdb_read_csv"),
         ("file: events JSONL (schema checks, payload PII, dedupe on event_id)", "file_events", "duckdb_read_json"),
@@ -181,7 +183,8 @@ def _report(results: dict, contacts: int, events_per_contact: float, repeat: int
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; {contacts:,} contacts, {int(contacts * events_per_contact):,} events; "
-        f"medians of {repeat} interleaved rounds; file loads with {workers} worker processes.",
+        f"medians of {repeat} interleaved rounds; file loads with {workers} worker processes; 1-minute load "
+        f"average {min(loads):.1f}-{max(loads):.1f} over the steps (2.0 = both cores busy).",
         "",
         "| step | rows | median s | rows/s | peak MB | baseline (same run) | baseline rows/s | ratio |",
         "|---|---:|---:|---:|---:|---|---:|---:|",

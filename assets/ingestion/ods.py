@@ -277,8 +277,11 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
     try:
         with store.PageWriter(session, batch, cipher) as writer:
             chunks = read_chunks(dropped, FILE_CHUNK, skip=offset)
+            # The first chunk lands here while the worker processes start (1-2 s on a busy machine,
+            # which a load would otherwise wait out), so a file of one or two chunks never waits.
             for processed, size in _landed_in_order(land_chunk, spec, ctx, chunks, workers,
-                                                    size=lambda chunk: chunk.size, parallel_after=0):
+                                                    size=lambda chunk: chunk.size,
+                                                    parallel_after=FILE_CHUNK + 1):
                 offset += size
                 writer.write(processed, next_cursor=str(offset))
     except UnreadableFile as exc:
