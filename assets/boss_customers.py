@@ -15,8 +15,7 @@ import dagster as dg
 
 from assets.ingestion import store
 from assets.ingestion.ods import ingest_pages
-from assets.ingestion.specs import EntitySpec
-from assets.ingestion.specs import Field as F
+from assets.ingestion.specs import CUSTOMER_DEPARTMENTS, CUSTOMER_USERS, EntitySpec
 from assets.partitions import tenant_day, tenant_day_of
 from fincdp.boss.config import BossConfig
 from fincdp.boss.customers import CorpUnreadable, read_corp
@@ -24,24 +23,6 @@ from fincdp.boss.tenant import name_key
 from resources.pii import PiiVault
 from resources.warehouse import Warehouse
 from resources.wecom import WeComApi
-
-CUSTOMER_DEPARTMENTS = EntitySpec(
-    "wecom", "customer_departments", (
-        F("corpid", required=True), F("id", "int", required=True), F("name"), F("department_leader", "string_list"),
-        F("parentid", "int"), F("order", "int")),
-    id_fields=("corpid", "id"), description="Connected customer corps' WeCom departments (daily snapshot).")
-
-CUSTOMER_USERS = EntitySpec(
-    "wecom", "customer_users", (
-        F("corpid", required=True), F("userid", required=True), F("name_token"), F("name_enc"),
-        F("department", "int_list"), F("position"), F("is_leader_in_dept", "int_list"),
-        F("direct_leader", "string_list"), F("main_department", "int"), F("status", "int"),
-        F("mobile", pii="phone"), F("email", pii="email"), F("biz_mail", pii="email"),
-        F("telephone", pii="phone")),
-    # no enum on status: a value WeCom adds later must not dead-letter a member (these specs are not in
-    # ALL_SPECS, so `fincdp dead-letters replay` cannot replay them; invalid PII values are only flags)
-    id_fields=("corpid", "userid"),
-    description="Connected customer corps' WeCom members (daily snapshot); name only as token and ciphertext.")
 
 USER_KEEP = ("userid", "department", "position", "is_leader_in_dept", "direct_leader", "main_department", "status",
              "mobile", "email", "biz_mail", "telephone")

@@ -189,10 +189,31 @@ EVENTS = EntitySpec(
     description="Standard events (<domain>.<action>.<object>); payload PII tokenised.")
 
 
+# Connected customer corps' org charts (assets/boss_customers.py pulls them for the boss model). A
+# member's name is no landing PII kind: it arrives already as a token (the tenant's HMAC of the name key)
+# and a ciphertext.
+CUSTOMER_DEPARTMENTS = EntitySpec(
+    "wecom", "customer_departments", (
+        F("corpid", required=True), F("id", "int", required=True), F("name"), F("department_leader", "string_list"),
+        F("parentid", "int"), F("order", "int")),
+    id_fields=("corpid", "id"), description="Connected customer corps' WeCom departments (daily snapshot).")
+
+CUSTOMER_USERS = EntitySpec(
+    "wecom", "customer_users", (
+        F("corpid", required=True), F("userid", required=True), F("name_token"), F("name_enc"),
+        F("department", "int_list"), F("position"), F("is_leader_in_dept", "int_list"),
+        F("direct_leader", "string_list"), F("main_department", "int"), F("status", "int"),
+        F("mobile", pii="phone"), F("email", pii="email"), F("biz_mail", pii="email"),
+        F("telephone", pii="phone")),
+    # no enum on status: a value WeCom adds later must not dead-letter a member
+    id_fields=("corpid", "userid"),
+    description="Connected customer corps' WeCom members (daily snapshot); name only as token and ciphertext.")
+
 CRM_SPECS = (CRM_ENTERPRISES, CRM_CONTACTS, CRM_LEADS, CRM_OPPORTUNITIES, CRM_CALLS)
 WECOM_SPECS = (WECOM_DEPARTMENTS, WECOM_USERS, WECOM_EXTERNAL_CONTACTS, WECOM_CORP_TAGS)
+CUSTOMER_ORG_SPECS = (CUSTOMER_DEPARTMENTS, CUSTOMER_USERS)
 FILE_SPECS = {"contacts": FILE_CONTACTS, "events": EVENTS}  # file name prefix -> spec
-ALL_SPECS = (*CRM_SPECS, *WECOM_SPECS, FILE_CONTACTS, EVENTS)
+ALL_SPECS = (*CRM_SPECS, *WECOM_SPECS, *CUSTOMER_ORG_SPECS, FILE_CONTACTS, EVENTS)
 
 
 def spec_for(source: str, entity: str) -> EntitySpec:
