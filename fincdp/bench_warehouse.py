@@ -12,6 +12,11 @@ One tenant's demo data is generated once into --work (reused by later runs) at t
   is landed and the same dbt invocations run again for that date: the incremental models (calls and
   events in DWD) add only the new date, the table models are rebuilt, the snapshots record changes.
 
+After the dbt steps of each day come the stages of the daily job after ADS (fincdp/bench_daily_stages.py):
+segments, the analytics Python assets and the boss model, each a Dagster run of only that stage's
+assets for the tenant-day partition with the pipeline's Definitions, as the daily job runs them; the
+day's "daily job without search" total adds them to the build. Search is left out (see SEARCH_NOTE).
+
 Each step runs in its own process; its wall time is measured around it and its peak memory is the
 largest sum of resident memory over its process tree (dbt, or the landing process with its worker
 processes), sampled every 0.2 s. On MySQL (MariaDB) and ClickHouse the engine runs in its own
@@ -35,6 +40,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+
+from fincdp.bench_daily_stages import LABELS as STAGE_LABELS
+from fincdp.bench_daily_stages import SEARCH_NOTE, STAGES
 
 TENANT = "t001"
 DAY1 = date(2026, 11, 25)
@@ -275,6 +283,17 @@ def _oneid(work: Path, engine: str, business_date: date) -> dict:
         return resolve_tenant(session, tenant, business_date)
 
 
+def _stage(work: Path, business_date: date, name: str) -> dict:
+    """A stage of the daily job after ADS on the engine FINCDP_WAREHOUSE names (bench_daily_stages)."""
+    _use_home(work)
+    from fincdp.bench_daily_stages import run_stage
+    from fincdp.demo.run import demo_secrets
+    from fincdp.tenants import current_tenants
+
+    demo_secrets(current_tenants(), work / "home")
+    return run_stage(TENANT, business_date, name)
+
+
 def _copy_ods(work: Path, engine: str, connect: dict, database: str) -> dict:
     """ODS of the tenant's DuckDB file into the engine (the test fixture's copy), replacing it."""
     _use_home(work)
@@ -458,10 +477,16 @@ def _dbt_project(work: Path, revision: str | None) -> tuple[Path, str]:
 
 
 def run(work: Path, *, contacts: int, engine: str = "duckdb", workers: int = 2, report: Path | None = None,
-        mysql_options: tuple[str, ...] = (), revision: str | None = None) -> str:
+        mysql_options: tuple[str, ...] = (), revision: str | None = None,
+        stages: tuple[str, ...] = STAGES) -> str:
     """mysql_options: extra mariadbd options on top of the test server's (e.g. --join-cache-level=4);
-    revision: run the dbt project of this git commit (e.g. HEAD) instead of the working tree's."""
+    revision: run the dbt project of this git commit (e.g. HEAD) instead of the working tree's;
+    stages: the stages after ADS to run (bench_daily_stages.STAGES; () for the build only)."""
     from fincdp.settings import REPO_ROOT
+
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)}: {', '.join(STAGES)}")
 
     if engine not in ("duckdb", "mysql", "clickhouse"):
         raise ValueError(f"unknown engine {engine!r}: duckdb, mysql or clickhouse")
@@ -558,6 +583,10 @@ def run(work: Path, *, contacts: int, engine: str = "duckdb", workers: int = 2, 
                     runner.run(day, "oneid", "OneID (assets/oneid.py resolve_tenant)",
                                [sys.executable, "-m", "fincdp.bench_warehouse", "oneid", str(work), engine,
                                 business_date.isoformat()], env=dbt_env, cwd=REPO_ROOT)
+            for stage in stages:  # the daily job's stages after ADS, each its own Dagster run
+                runner.run(day, stage, STAGE_LABELS[stage],
+                           [sys.executable, "-m", "fincdp.bench_warehouse", "stage", str(work),
+                            business_date.isoformat(), stage], env=dbt_env, cwd=REPO_ROOT)
             counts[day] = runner.child(day, "counts", "", "counts", work, engine, json.dumps(connect),
                                        "" if engine == "duckdb" else f"{tenant.database_prefix}_",
                                        record=False).detail
@@ -618,8 +647,9 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
             project: str = "working tree") -> str:
     by = {(s.day, s.name): s for s in steps}
     ods_names = ("ods", "pulls", "files")  # "ods": both in one step (older runs)
-    names = [n for n in (*ods_names, "copy", LAYERS[0], "oneid", *LAYERS[1:], "snapshots", "tests")
+    names = [n for n in (*ods_names, "copy", LAYERS[0], "oneid", *LAYERS[1:], "snapshots", "tests", *STAGES)
              if ("full", n) in by]
+    stage_names = [n for n in STAGES if ("full", n) in by]
     engine_col = engine != "duckdb"
     events = manifest["counts"].get(f"files/events_{DAY1}.jsonl", 0)
     lines = [
@@ -652,7 +682,7 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
               "files": f"ODS: dropped files, contacts and events (real ingestion code, {workers} workers)",
               "copy": f"ODS copy DuckDB → {engine} (fixture)",
               "dwd": "dbt run dwd", "oneid": "OneID (identities between DWD and DWM)", "dwm": "dbt run dwm", "dws": "dbt run dws", "ads": "dbt run ads",
-              "snapshots": "dbt snapshot", "tests": "dbt test"}
+              "snapshots": "dbt snapshot", "tests": "dbt test", **STAGE_LABELS}
     for name in names:
         lines.append(f"| {labels[name]} |" + cells(by.get(("full", name))) + cells(by.get(("incremental", name))))
     dbt_names = [*LAYERS, "snapshots", "tests"]
@@ -660,8 +690,9 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
     for day in ("full", "incremental"):
         dbt_s = sum(by[(day, n)].seconds for n in dbt_names if (day, n) in by)
         build_s = dbt_s + sum(by[(day, n)].seconds for n in (*ods_names, "oneid") if (day, n) in by)
-        peak = max(s.peak_mb for s in steps if s.day == day)
-        engine_peak = max((s.engine_peak_mb or 0) for s in steps if s.day == day)
+        build = [s for s in steps if s.day == day and s.name not in STAGES]
+        peak = max(s.peak_mb for s in build)
+        engine_peak = max((s.engine_peak_mb or 0) for s in build)
         totals[day] = (dbt_s, build_s, peak, engine_peak)
     lines.append("| **dbt, all layers** |" + "".join(
         f" **{totals[d][0]:,.1f}** | {max(by[(d, n)].peak_mb for n in dbt_names):,.0f} |"
@@ -670,6 +701,15 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
     lines.append("| **build: ODS landing + dbt** |" + "".join(
         f" **{totals[d][1]:,.1f}** | {totals[d][2]:,.0f} |" + (f" {totals[d][3]:,.0f} |" if engine_col else "")
         + " |" for d in ("full", "incremental")))
+    daily = {}
+    if stage_names:  # the build plus the stages after ADS: what the daily job runs, search left out
+        for d in ("full", "incremental"):
+            day_steps = [s for s in steps if s.day == d]
+            daily[d] = (totals[d][1] + sum(by[(d, n)].seconds for n in stage_names if (d, n) in by),
+                        max(s.peak_mb for s in day_steps), max((s.engine_peak_mb or 0) for s in day_steps))
+        lines.append("| **daily job without search: build + " + ", ".join(stage_names) + "** |" + "".join(
+            f" **{daily[d][0]:,.1f}** | {daily[d][1]:,.0f} |" + (f" {daily[d][2]:,.0f} |" if engine_col else "")
+            + " |" for d in ("full", "incremental")))
     lines.append("")
     lines.append(f"Same-run baseline: one dbt invocation that selects nothing (start-up, parse check, connection) "
                  f"takes {noop_s:.1f} s; the six invocations of a day carry about {6 * noop_s:.0f} s of it "
@@ -695,6 +735,37 @@ def _report(steps: list[Step], *, engine: str, contacts: int, manifest: dict, ne
         for i, d in enumerate(("full", "incremental")) if d in counts) + ".")
     if prep:
         lines.append("Preparation (not part of the build): " + ", ".join(f"{k} {v:,.0f} s" for k, v in prep.items()) + ".")
+    if daily:
+        lines.append("")
+        lines.append(_stages_note(by, stage_names, daily))
+    return "\n".join(lines)
+
+
+def _stages_note(by: dict, stage_names: list[str], daily: dict) -> str:
+    """The stages after ADS: the daily job's total per day, then per Dagster step of each stage its
+    seconds, each stage's start-up (process, imports, Definitions) and the rows its assets wrote."""
+    lines = [f"Daily job without search (build + the stages after ADS): day 1 {daily['full'][0] / 60:.1f} min, "
+             f"day 2 {daily['incremental'][0] / 60:.1f} min. {SEARCH_NOTE}", "",
+             "| stage: Dagster step | day 1 s | day 2 s |", "|---|---:|---:|"]
+    rows, startup, failed = [], [], []
+    for name in stage_names:
+        detail = {d: (by[(d, name)].detail if (d, name) in by else {}) for d in ("full", "incremental")}
+        seconds = {d: {s["step"]: s["seconds"] for s in detail[d].get("steps", [])} for d in detail}
+        for step in sorted(seconds["full"].keys() | seconds["incremental"].keys()):
+            lines.append(f"| {name}: `{step}` |" + "".join(
+                f" {seconds[d][step]:,.1f} |" if step in seconds[d] else " – |" for d in ("full", "incremental")))
+        startup.append(f"{name} " + " / ".join(f"{detail[d].get('load_s', 0):.1f}" for d in detail) + " s")
+        rows += [f"`{a['asset']}` {a['rows']:,}" for a in detail["incremental"].get("assets", [])
+                 if a["rows"] is not None]
+        failed += [c["check"] for d in detail for c in detail[d].get("checks", []) if not c["passed"]]
+    lines.append("")
+    lines.append("Start-up of each stage's run, day 1 / day 2 (process, imports, the Definitions with the dbt "
+                 "manifest; in the table's stage rows, not in its step rows): " + ", ".join(startup) + ".")
+    if rows:
+        lines.append("Rows written on day 2: " + ", ".join(rows) + ".")
+    if failed:
+        lines.append("Checks that did not pass (warnings, not failures of the run): "
+                     + ", ".join(sorted(set(failed))) + ".")
     return "\n".join(lines)
 
 
@@ -730,6 +801,8 @@ def main(argv: list[str]) -> None:
         print(json.dumps(_oneid(Path(args[0]), args[1], date.fromisoformat(args[2]))))
     elif kind == "counts":
         print(json.dumps(_counts(Path(args[0]), args[1], json.loads(args[2]), args[3])))
+    elif kind == "stage":
+        print(json.dumps(_stage(Path(args[0]), date.fromisoformat(args[1]), args[2]), default=str))
     else:
         raise SystemExit(f"unknown step {kind!r}")
 

@@ -219,7 +219,8 @@ def _cmd_bench_warehouse(args: argparse.Namespace) -> int:
     from fincdp.bench_warehouse import run
 
     run(args.work, contacts=args.contacts, engine=args.engine, workers=args.workers, report=args.report,
-        mysql_options=tuple(args.mysql_option), revision=args.revision)
+        mysql_options=tuple(args.mysql_option), revision=args.revision,
+        stages=tuple(s for s in args.stages.split(",") if s))
     return 0
 
 
@@ -328,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="extra mariadbd option, repeatable; e.g. --mysql-option=--join-cache-level=4")
     warehouse.add_argument("--revision", default=None,
                            help="run the dbt project of this git commit (e.g. HEAD), exported into --work")
+    warehouse.add_argument("--stages", default="segments,analytics,boss",
+                           help="the daily job's stages after ADS to run after each day's build, comma-separated "
+                                "(\"\" for none; search is never run: docs/benchmarks.md)")
     warehouse.set_defaults(func=_cmd_bench_warehouse)
     oneid_bench = bench.add_parser("oneid", help="OneID quality against ground truth, deterministic and "
                                                  "probabilistic speed against plain Splink")

@@ -111,15 +111,24 @@ def _fit(negll, start: np.ndarray) -> np.ndarray:
     # On log parameters (all must be positive); Nelder-Mead is robust on these flat likelihoods.
     res = optimize.minimize(lambda lp: negll(np.exp(lp)), np.log(start), method="Nelder-Mead",
                             options={"maxiter": 20000, "maxfev": 20000, "xatol": 1e-7, "fatol": 1e-9})
-    if not np.isfinite(res.fun):
-        raise ValueError(f"the fit did not converge: {res.message}")
+    if not np.isfinite(res.fun) or not res.success:
+        # e.g. the evaluation budget spent with parameters running off to 1e7: no model, not a silent one
+        raise FitDidNotConverge(f"the fit did not converge: {res.message}")
     return np.exp(res.x)
+
+
+class FitDidNotConverge(ValueError):
+    pass
 
 
 def fit_bgnbd(x, t_x, T) -> BgNbd:
     x, t_x, T = map(lambda v: np.asarray(v, dtype=float), (x, t_x, T))
     scale = max(float(T.max()), 1.0) / 10  # a starting alpha on the data's time scale
-    return BgNbd(*_fit(lambda p: -bgnbd_loglik(p, x, t_x, T).sum(), np.array([1.0, scale, 1.0, 1.0])))
+    # The likelihood depends on (x, t_x, T) only: evaluate each distinct triple once, weighted by its
+    # count (at 1M contacts ~500 distinct among 32k enterprises, each evaluation ~60x cheaper).
+    triples, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
+    ux, ut, uT = triples.T
+    return BgNbd(*_fit(lambda p: -(counts * bgnbd_loglik(p, ux, ut, uT)).sum(), np.array([1.0, scale, 1.0, 1.0])))
 
 
 @dataclass(frozen=True)
@@ -162,8 +171,11 @@ def predict_clv(inputs: pd.DataFrame, horizon_days: float, min_customers: int):
     if len(inputs) < min_customers or repeaters < 3:
         return out, None, (f"{len(inputs)} customers, {repeaters} with repeat purchases: need at least "
                            f"{min_customers} customers and 3 repeat buyers to fit")
-    bg = fit_bgnbd(inputs["frequency"], inputs["recency"], inputs["T"])
-    gg = fit_gamma_gamma(inputs["frequency"], inputs["monetary_value"])
+    try:
+        bg = fit_bgnbd(inputs["frequency"], inputs["recency"], inputs["T"])
+        gg = fit_gamma_gamma(inputs["frequency"], inputs["monetary_value"])
+    except FitDidNotConverge as exc:
+        return out, None, f"{len(inputs)} customers, {repeaters} with repeat purchases: {exc}"
     out["expected_purchases"] = bg.expected_purchases(horizon_days, inputs["frequency"], inputs["recency"], inputs["T"])
     out["p_alive"] = bg.p_alive(inputs["frequency"], inputs["recency"], inputs["T"])
     out["expected_value"] = gg.expected_value(inputs["frequency"], inputs["monetary_value"])

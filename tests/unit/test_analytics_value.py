@@ -89,3 +89,17 @@ def test_predict_clv_on_simulated_customers():
     assert why is None and (out["predicted_clv"] >= 0).all() and out["predicted_clv"].notna().all()
     # more past purchases with the same recency and age -> more expected purchases
     assert float(bg.expected_purchases(365, 10, 300, 300)) > float(bg.expected_purchases(365, 1, 300, 300))
+
+
+def test_a_fit_that_does_not_converge_gives_no_model_and_says_why(cdnow, monkeypatch):
+    import fincdp.analytics.value as value
+
+    # a likelihood that keeps improving as a parameter runs off: the evaluation budget runs out
+    with pytest.raises(value.FitDidNotConverge):
+        value._fit(lambda p: -np.log(p[0]), np.array([1.0]))
+    fit = value._fit
+    monkeypatch.setattr(value, "_fit", lambda negll, start: fit(lambda p: -np.log(p[0]), np.array([1.0])))
+    inputs = pd.DataFrame({"frequency": cdnow["x"], "recency": cdnow["t_x"], "T": cdnow["T"],
+                           "monetary_value": 30.0})
+    out, models, why = predict_clv(inputs, 365, min_customers=20)
+    assert models is None and "did not converge" in why and out["predicted_clv"].isna().all()
