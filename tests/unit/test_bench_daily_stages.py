@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 
 from fincdp.bench_daily_stages import STAGES, stage_job, unmeasured
-from fincdp.bench_warehouse import DAY1, LAYERS, Step, _report
+from fincdp.bench_warehouse import LAYERS, Step
+from tests.unit.test_bench_warehouse import render
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +62,7 @@ def _steps():
 
 
 def test_report_shows_the_stages_and_the_daily_job_without_search():
-    manifest = {"counts": {f"files/events_{DAY1}.jsonl": 100, "crm/calls.jsonl": 20}}
-    next_counts = {k: 1 for k in ("events", "crm_calls", "crm_contacts", "crm_enterprises", "crm_leads",
-                                  "crm_opportunities", "file_contacts")}
-    table = _report(_steps(), engine="duckdb", contacts=10, manifest=manifest, next_counts=next_counts,
-                    counts={"full": {"ods_events": 99}}, noop_s=4.0, prep={}, workers=2)
+    table = render(_steps())
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     for label in ("segments (", "analytics (", "boss model ("):
         assert sum(row.startswith(f"| {label}") for row in rows) == 1, label
@@ -81,12 +78,7 @@ def test_report_shows_the_stages_and_the_daily_job_without_search():
 
 
 def test_report_without_stages_is_the_build_report():
-    steps = [s for s in _steps() if s.name not in STAGES]
-    manifest = {"counts": {}}
-    next_counts = {k: 1 for k in ("events", "crm_calls", "crm_contacts", "crm_enterprises", "crm_leads",
-                                  "crm_opportunities", "file_contacts")}
-    table = _report(steps, engine="duckdb", contacts=10, manifest=manifest, next_counts=next_counts, counts={},
-                    noop_s=4.0, prep={}, workers=2)
+    table = render([s for s in _steps() if s.name not in STAGES])
     assert "daily job" not in table.lower() and "search" not in table
 
 

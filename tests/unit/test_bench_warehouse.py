@@ -54,12 +54,17 @@ def _steps(engine_peak=None):
             for day in ("full", "incremental") for name in ("pulls", "files", *LAYERS, "snapshots", "tests")]
 
 
-def test_report_has_a_row_per_layer_and_replaces_only_its_own_block(tmp_path):
+def render(steps) -> str:
+    """The DuckDB report block for these steps, over a tiny made-up data set."""
     manifest = {"counts": {f"files/events_{DAY1}.jsonl": 100, "crm/calls.jsonl": 20}}
     next_counts = {k: 1 for k in ("events", "crm_calls", "crm_contacts", "crm_enterprises", "crm_leads",
                                   "crm_opportunities", "file_contacts")}
-    table = _report(_steps(), engine="duckdb", contacts=10, manifest=manifest, next_counts=next_counts,
-                    counts={"full": {"ods_events": 99}}, noop_s=4.0, prep={}, workers=2)
+    return _report(steps, engine="duckdb", contacts=10, manifest=manifest, next_counts=next_counts,
+                   counts={"full": {"ods_events": 99}}, noop_s=4.0, prep={}, workers=2)
+
+
+def test_report_has_a_row_per_layer_and_replaces_only_its_own_block(tmp_path):
+    table = render(_steps())
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     for label in ("ODS: CRM", "ODS: dropped", "dbt run dwd", "dbt run dwm", "dbt run dws", "dbt run ads", "dbt snapshot",
                   "dbt test", "**dbt, all layers**", "**build: ODS landing + dbt**"):
