@@ -47,16 +47,9 @@ def stage_selection(name: str):
 
 def stage_job(defs, name: str):
     """A tenant-day job of one stage with the daily job's resources, checks and executor."""
-    import dagster as dg
+    from orchestration.jobs import job_of
 
-    from assets.partitions import tenant_day
-
-    job_name = f"bench_{name}"
-    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
-                          executor=defs.executor,
-                          jobs=[dg.define_asset_job(job_name, selection=stage_selection(name),
-                                                    partitions_def=tenant_day)]
-                          ).resolve_job_def(job_name)
+    return job_of(defs, stage_selection(name), f"bench_{name}")
 
 
 def unmeasured(defs) -> list[str]:

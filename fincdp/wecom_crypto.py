@@ -18,6 +18,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 BLOCK = 32  # WeCom pads to 32 bytes, not the AES block size
 
 
+class SignatureMismatch(ValueError):
+    """msg_signature does not match: the request did not come from someone holding the Token."""
+
+
 class WeComCrypto:
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str):
         if len(encoding_aes_key) != 43:
@@ -70,7 +74,7 @@ class WeComCrypto:
     def _check(self, msg_signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
         expected = self.signature(timestamp, nonce, encrypt)
         if not hmac.compare_digest(expected, msg_signature.lower()):
-            raise ValueError("msg_signature mismatch")
+            raise SignatureMismatch("msg_signature mismatch")
 
     def verify_url(self, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> str:
         """Answer to the GET URL check: the bare decrypted echostr."""

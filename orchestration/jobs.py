@@ -15,12 +15,16 @@ file_ingest_job = dg.define_asset_job(
     description="Loads dropped files; launched by the file drop sensor, one run per file.")
 
 
-def job_upstream_of(defs: dg.Definitions, *keys: list[str]) -> dg.JobDefinition:
-    """A tenant-day job of `keys` and everything upstream of them, with the same resources, checks and
-    executor as the daily job (asset checks on the selected assets run as they do there): what a
-    benchmark or a test of one stage needs without the later stages' cost."""
-    selection = dg.AssetSelection.assets(*[dg.AssetKey(k) for k in keys]).upstream()
+def job_of(defs: dg.Definitions, selection: dg.AssetSelection, name: str) -> dg.JobDefinition:
+    """A tenant-day job of `selection` with the same resources, checks and executor as the daily job
+    (asset checks on the selected assets run as they do there): what a benchmark or a test of one stage
+    needs without the other stages' cost."""
     return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources,
                           executor=defs.executor,
-                          jobs=[dg.define_asset_job("upstream", selection=selection, partitions_def=tenant_day)]
-                          ).resolve_job_def("upstream")
+                          jobs=[dg.define_asset_job(name, selection=selection, partitions_def=tenant_day)]
+                          ).resolve_job_def(name)
+
+
+def job_upstream_of(defs: dg.Definitions, *keys: list[str]) -> dg.JobDefinition:
+    """job_of `keys` and everything upstream of them."""
+    return job_of(defs, dg.AssetSelection.assets(*[dg.AssetKey(k) for k in keys]).upstream(), "upstream")

@@ -170,30 +170,29 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def read_events(tenant_id: str, after_seq: int = 0) -> list[tuple[int, OrgEvent]]:
-    """(seq, event) in arrival order, read-only; none when the tenant never received a callback."""
+def _query(tenant_id: str, sql: str, params: tuple = ()) -> list[tuple] | None:
+    """Rows from the tenant's inbox over a read-only connection; None when it never received a callback."""
     path = inbox_path(tenant_id)
     if not path.exists():
-        return []
+        return None
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        rows = con.execute("select seq, event_id, corpid, event, change_type, create_time, fields from events "
-                           "where seq > ? order by seq", (after_seq,)).fetchall()
+        return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+def read_events(tenant_id: str, after_seq: int = 0) -> list[tuple[int, OrgEvent]]:
+    """(seq, event) in arrival order; none when the tenant never received a callback."""
+    rows = _query(tenant_id, "select seq, event_id, corpid, event, change_type, create_time, fields from events "
+                             "where seq > ? order by seq", (after_seq,)) or []
     return [(r[0], OrgEvent(r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))) for r in rows]
 
 
 def last_seq(tenant_id: str) -> int:
     """The newest event's sequence number (0: none yet); the sensor's cursor per tenant."""
-    path = inbox_path(tenant_id)
-    if not path.exists():
-        return 0
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        return con.execute("select coalesce(max(seq), 0) from events").fetchone()[0]
-    finally:
-        con.close()
+    rows = _query(tenant_id, "select coalesce(max(seq), 0) from events")
+    return rows[0][0] if rows else 0
 
 
 # --- applying events to an org snapshot ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import logging
 
 from fincdp.boss.callbacks import CallbackError, CallbackInbox, parse_event
 from fincdp.localsaas._http import LocalServer, Request, Response
-from fincdp.wecom_crypto import WeComCrypto
+from fincdp.wecom_crypto import SignatureMismatch, WeComCrypto
 
 log = logging.getLogger("fincdp.wecom.callbacks")
 PATH = "/wecom/callback"
@@ -52,9 +52,10 @@ class CallbackReceiver(LocalServer):
         try:
             plain = self.crypto.verify_url(q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", ""),
                                            echostr)
+        except SignatureMismatch as exc:
+            return self._reject(403, "bad_signature", str(exc), echostr.encode())
         except ValueError as exc:
-            reason = "bad_signature" if "signature" in str(exc) else "undecryptable"
-            return self._reject(403 if reason == "bad_signature" else 400, reason, str(exc), echostr.encode())
+            return self._reject(400, "undecryptable", str(exc), echostr.encode())
         return _text(200, plain)   # the bare plaintext: no quotes, BOM or newline
 
     def receive(self, request: Request) -> Response:
@@ -62,9 +63,10 @@ class CallbackReceiver(LocalServer):
         try:
             inner = self.crypto.decrypt_message(q.get("msg_signature", ""), q.get("timestamp", ""),
                                                 q.get("nonce", ""), body)
+        except SignatureMismatch as exc:
+            return self._reject(403, "bad_signature", str(exc), body)
         except ValueError as exc:
-            reason = "bad_signature" if "msg_signature" in str(exc) else "undecryptable"
-            return self._reject(403 if reason == "bad_signature" else 400, reason, str(exc), body)
+            return self._reject(400, "undecryptable", str(exc), body)
         try:
             event = parse_event(inner)
         except CallbackError as exc:  # authentic but not an org change: acknowledged (no retries), kept aside
