@@ -49,43 +49,45 @@ def customer_corps_of(tenant_id: str) -> list[dict]:
     return BossConfig.load(tenant_file("", f"{tenant_id}.yaml"))["customer_corps"]
 
 
-def _customer_asset(spec: EntitySpec) -> dg.AssetsDefinition:
-    @dg.asset(name=spec.asset_name, key_prefix="ods", group_name="ingestion", partitions_def=tenant_day,
-              description=spec.description, kinds={"python", "duckdb"}, tags={"source": "wecom"})
-    def _asset(context: dg.AssetExecutionContext, wecom: WeComApi, warehouse: Warehouse, pii: PiiVault
-               ) -> dg.MaterializeResult:
-        day = tenant_day_of(context)
-        corps = customer_corps_of(day.tenant.id)
-        base_url = day.tenant.sources.wecom.base_url if day.tenant.sources.wecom else None
-        cipher = pii.cipher(day.tenant.id)
-        unread: list[str] = []
+_SPECS = (CUSTOMER_DEPARTMENTS, CUSTOMER_USERS)
+CUSTOMER_ORG_KEYS = [dg.AssetKey(["ods", s.asset_name]) for s in _SPECS]
 
-        def pages(cursor):
-            for corp in corps:
-                try:
-                    departments, users = read_corp(corp, day.tenant.id, base_url, wecom.client)
-                except CorpUnreadable as exc:
-                    unread.append(corp["corpid"])
-                    context.log.warning(str(exc))
-                    continue
-                records = _records(spec, corp["corpid"], departments, users, cipher)
-                key = "id" if spec is CUSTOMER_DEPARTMENTS else "userid"
-                yield records, [f"corpid={corp['corpid']} {key}={r.get(key)}" for r in records], None
 
-        with warehouse.session(day.tenant) as session:
+@dg.multi_asset(specs=[dg.AssetSpec(key, description=s.description, kinds={"python", "duckdb"},
+                                    tags={"source": "wecom"}) for key, s in zip(CUSTOMER_ORG_KEYS, _SPECS)],
+                name="ods_wecom_customer_orgs", group_name="ingestion", partitions_def=tenant_day)
+def customer_orgs(context: dg.AssetExecutionContext, wecom: WeComApi, warehouse: Warehouse, pii: PiiVault):
+    """Each corp read once for both tables, so its departments and members are one snapshot."""
+    day = tenant_day_of(context)
+    corps = customer_corps_of(day.tenant.id)
+    base_url = day.tenant.sources.wecom.base_url if day.tenant.sources.wecom else None
+    cipher = pii.cipher(day.tenant.id)
+    read, unread = [], []
+    for corp in corps:
+        try:
+            read.append((corp["corpid"], *read_corp(corp, day.tenant.id, base_url, wecom.client)))
+        except CorpUnreadable as exc:
+            unread.append(corp["corpid"])
+            context.log.warning(str(exc))
+    with warehouse.session(day.tenant) as session:
+        for key, spec in zip(CUSTOMER_ORG_KEYS, _SPECS):
+            id_field = "id" if spec is CUSTOMER_DEPARTMENTS else "userid"
+
+            def pages(cursor, spec=spec, id_field=id_field):
+                for corpid, departments, users in read:
+                    records = _records(spec, corpid, departments, users, cipher)
+                    yield records, [f"corpid={corpid} {id_field}={r.get(id_field)}" for r in records], None
+
             batch = ingest_pages(session, cipher, spec, day, pages, workers=1)
             published = warehouse.publish(session, spec.table, day.business_date)
             counts = store.partition_counts(session, spec, day.business_date)
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": counts["rows"], "received": counts["received"], "landed": counts["landed"],
-            "dead_lettered": counts["dead_lettered"], "batch_id": batch.batch_id, "corps": len(corps),
-            "corps_unreadable": ", ".join(unread) or "none", **published})
-
-    return _asset
+            yield dg.MaterializeResult(asset_key=key, metadata={
+                "dagster/row_count": counts["rows"], "received": counts["received"], "landed": counts["landed"],
+                "dead_lettered": counts["dead_lettered"], "batch_id": batch.batch_id, "corps": len(corps),
+                "corps_unreadable": ", ".join(unread) or "none", **published})
 
 
-CUSTOMER_ORG_ASSETS = [_customer_asset(CUSTOMER_DEPARTMENTS), _customer_asset(CUSTOMER_USERS)]
-CUSTOMER_ORG_KEYS = [dg.AssetKey(["ods", s.asset_name]) for s in (CUSTOMER_DEPARTMENTS, CUSTOMER_USERS)]
+CUSTOMER_ORG_ASSETS = [customer_orgs]
 
 
 def customer_orgs_from_ods(session, tenant_id: str, corps: list[dict], business_date, cipher,
