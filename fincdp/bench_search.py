@@ -11,6 +11,7 @@ full document count (never 404, 0 or partial).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import random
@@ -23,7 +24,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 MARK_BEGIN, MARK_END = "<!-- bench:search -->", "<!-- /bench:search -->"
-# A load-only run (`--no-publish`, e.g. at 1M documents) has its own block after the main one.
+# A run at 1M documents (a load only, or a publish with the reader) has its own block after the main one.
+AT_SCALE = 1_000_000
+SERIALISE_SAMPLE = 100_000  # documents serialised for the JSON baselines when no raw bulk keeps them all
 LOAD_BEGIN, LOAD_END = "<!-- bench:search-load -->", "<!-- /bench:search-load -->"
 TENANT = "t001"
 DAY = date(2026, 11, 25)
@@ -224,19 +227,27 @@ def run(work: Path, *, docs: int = 1_000_000, url: str | None = None, threads: i
         with Warehouse().query(tenant) as session:
             rows = profile_rows(session)
         out["read_s"] = time.perf_counter() - t
+        # The raw baselines send pre-built documents; without them nothing keeps the whole build in memory
+        # (1M documents are ~12 GB of dicts here, which a 1M publish with the reader cannot afford).
         t = time.perf_counter()
-        built = list(profile_documents(rows))
+        if raw_variants:
+            built = list(profile_documents(rows))
+            assert len(built) == docs, (len(built), docs)
+        else:
+            assert sum(1 for _ in profile_documents(rows)) == docs
         out["build_s"] = time.perf_counter() - t
-        assert len(built) == docs, (len(built), docs)
         print(f"read {out['read_s']:.1f}s, documents built {out['build_s']:.1f}s", flush=True)
 
+        serialised = built if raw_variants else list(itertools.islice(profile_documents(rows), SERIALISE_SAMPLE))
+        out["serialize_docs"] = len(serialised)
         for name, serializer, omit in (("json", JsonSerializer(), False), ("orjson", OrjsonSerializer(), True)):
             t = time.perf_counter()
             size = 0
-            for doc in built:
+            for doc in serialised:
                 body = {k: v for k, v in doc.items() if k != "_id" and not (omit and v is None)}
                 size += len(serializer.dumps(body))
-            out[f"serialize_{name}_s"], out[f"bytes_per_doc_{name}"] = time.perf_counter() - t, size / docs
+            out[f"serialize_{name}_s"], out[f"bytes_per_doc_{name}"] = time.perf_counter() - t, size / len(serialised)
+        del serialised
 
         # Same-run baselines, interleaved so that a change in the machine's load hits every variant alike.
         out["raw"] = {v: [] for v in raw_variants}
@@ -246,8 +257,8 @@ def run(work: Path, *, docs: int = 1_000_000, url: str | None = None, threads: i
                 out["raw"][variant].append(m)
                 print(f"raw bulk {variant} #{i + 1}: {m['s']:.1f}s, server CPU {_cpu(m['server_cpu_s'])}s "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
-        sample = [d["_id"] for d in random.Random(7).sample(built, 200)]
-        del built
+        sample = random.Random(7).sample(rows.column("one_id").to_pylist(), 200)  # a document's _id is its one_id
+        built = None
         out["load"] = (load_start, os.getloadavg()[0])
         if server:
             out["server_peak_mb"] = _peak_mb(server)
@@ -299,7 +310,7 @@ def _finish(out: dict, report: Path | None) -> dict:
     if report:
         from fincdp.bench_report import replace_block
 
-        if out["publish"]:
+        if out["docs"] < AT_SCALE:
             replace_block(report, MARK_BEGIN, MARK_END, table)
         else:
             replace_block(report, LOAD_BEGIN, LOAD_END, table, after=MARK_END)
@@ -323,8 +334,9 @@ def _report(r: dict) -> str:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     reps = r["repeats"]
     raw_names = list(r["raw"])
+    raw_arg = ",".join(raw_names) or "''"
     command = (f"`fincdp bench search --docs {n} --chunk-size {r['chunk_size']} --repeats {reps}"
-               f"{' --raw ' + ','.join(raw_names) if raw_names != ['before', 'now', 'large'] else ''}"
+               f"{' --raw ' + raw_arg if raw_names != ['before', 'now', 'large'] else ''}"
                f"{' --count-every ' + format(r['count_every_s'], 'g') if r['count_every_s'] != 5 else ''}"
                f"{'' if r['publish'] else ' --no-publish'}"
                f"{' --client-docs ' + str(r['client']['docs']) if r.get('client') else ' --client-docs 0'}"
@@ -333,10 +345,11 @@ def _report(r: dict) -> str:
              f"jobs), Python {sys.version.split()[0]}; server {r['server']} on 127.0.0.1; {n:,} profile documents; "
              f"`parallel_bulk` with {r['threads']} threads. Command: {command}.", "",
              "| step | docs | seconds | docs/s | server CPU s | server CPU µs/doc |", "|---|---:|---:|---:|---:|---:|"]
-    lines.append(f"| serialise only, stdlib JSON, nulls kept ({r['bytes_per_doc_json']:.0f} B/doc) | {n:,} | "
-                 f"{r['serialize_json_s']:.1f} | {_rate(n, r['serialize_json_s']):,} | | |")
-    lines.append(f"| serialise only, orjson, nulls omitted ({r['bytes_per_doc_orjson']:.0f} B/doc) | {n:,} | "
-                 f"{r['serialize_orjson_s']:.1f} | {_rate(n, r['serialize_orjson_s']):,} | | |")
+    k = r.get("serialize_docs", n)
+    lines.append(f"| serialise only, stdlib JSON, nulls kept ({r['bytes_per_doc_json']:.0f} B/doc) | {k:,} | "
+                 f"{r['serialize_json_s']:.1f} | {_rate(k, r['serialize_json_s']):,} | | |")
+    lines.append(f"| serialise only, orjson, nulls omitted ({r['bytes_per_doc_orjson']:.0f} B/doc) | {k:,} | "
+                 f"{r['serialize_orjson_s']:.1f} | {_rate(k, r['serialize_orjson_s']):,} | | |")
     for name in raw_names:
         runs = r["raw"][name]
         wall = _median([m["s"] for m in runs])
@@ -403,8 +416,9 @@ def _notes(r: dict) -> str:
     n = r["docs"]
     runs = r["raw"].get("now") or r["raw"].get("large") or []
     cpus = [m["server_cpu_s"] for m in runs if m["server_cpu_s"] is not None]
-    cpu, what = (_median(cpus), "the raw bulk with the current settings") if cpus else \
-        (r.get("publish1_server_cpu_s"), "publish 1")
+    walls = [m["s"] for m in runs if m["server_cpu_s"] is not None]
+    cpu, wall, what = (_median(cpus), _median(walls), "the raw bulk with the current settings") if cpus else \
+        (r.get("publish1_server_cpu_s"), r.get("publish1_total_s"), "publish 1")
     if cpu is None:
         return ("No server CPU figures (an external `--url` cluster): the table shows wall time only, which on this "
                 "shared machine mixes in other jobs' load.")
@@ -413,8 +427,8 @@ def _notes(r: dict) -> str:
     return (
         f"Reading the figures: the local server is the bound, and it is CPU-bound. Its own CPU per document in "
         f"{what} was {us:,.0f} µs, so with a whole core to itself it would index about {1e6 / us:,.0f} docs/s at "
-        f"this size, and the platform's client needs CPU on the same two cores (whether noida-db applies two bulk "
-        f"requests in parallel could not be settled on this saturated machine). Its cost also grows with what it "
+        f"this size; with {r['threads']} requests in flight it used {cpu / wall:.2f} cores on average over {what} "
+        f"(server CPU / wall), and the platform's client needs CPU on the same two cores. Its cost also grows with what it "
         f"holds: it saves its whole state (every index on the server, one JSON file) after each bulk request and "
         f"holds writers back while it does, about 9–15 µs of CPU per document held, per request (docs/search.md, "
         f"\"Bulk throughput\")"
