@@ -2,10 +2,10 @@
 
 Generates demo data, serves it from the local CRM and WeCom servers, runs the daily job for one tenant up
 to the `oneid/identities` asset (landing, DWD, OneID) on DuckDB, then resolves the tenant again from the
-same DWD tables with the strong stage alone and with the probabilistic stage, each from empty OneID
-tables. Every person record the pipeline resolves is scored (CRM contacts, WeCom external contacts,
-dropped contact lists, events with a phone or e-mail). Figures go to docs/benchmarks.md between the
-bench:oneid-pipeline markers.
+same DWD tables with the strong stage alone, with devices joining identities (weak ids), and with the
+probabilistic stage, each from empty OneID tables. Every person record the pipeline resolves is scored
+(CRM contacts, WeCom external contacts, dropped contact lists, events with a phone or e-mail). Figures go
+to docs/benchmarks.md between the bench:oneid-pipeline markers.
 """
 from __future__ import annotations
 
@@ -84,12 +84,19 @@ def _land_and_build(work: Path, scale: int, say) -> None:
         sources.stop()
 
 
-def _resolve(probabilistic: bool, truth: dict[str, str]) -> dict:
+# Weak identifiers that join identities (fincdp.oneid.weak) and employee-typed mobiles a name corroborates
+# (fincdp.oneid.corroborated), switched off for the strong-ids row.
+_NO_WEAK = {"device_id": {"max_identities": None}, "phone": {"corroborated": None}}
+
+
+def _resolve(probabilistic: bool, truth: dict[str, str], *, weak: bool = True) -> dict:
     from assets.oneid import resolve_tenant
     from fincdp.tenants import current_tenants
     from resources.warehouse import Warehouse
 
-    tenant = current_tenants().get(TENANT).model_copy(update={"oneid_probabilistic": probabilistic})
+    tenant = current_tenants().get(TENANT)
+    rules = tenant.oneid_merge_rules if weak else {**tenant.oneid_merge_rules, **_NO_WEAK}
+    tenant = tenant.model_copy(update={"oneid_probabilistic": probabilistic, "oneid_merge_rules": rules})
     with Warehouse().session(tenant) as session:
         for table in _ONEID_TABLES:
             session.execute(f"drop table if exists {table}")
@@ -124,9 +131,11 @@ def run(work: Path, *, scale: int = 2000, report: Path | None = None, say=print)
         _land_and_build(work, scale, say)
         truth = person_truth(work / "data" / TENANT)
         rows = []
-        for label, probabilistic in (("strong ids only", False), ("+ probabilistic", True)):
+        for label, probabilistic, weak in (("strong ids only", False, False),
+                                           ("+ weak ids (devices, typed mobiles)", False, True),
+                                           ("+ probabilistic", True, True)):
             say(f"resolving: {label} ...")
-            rows.append((label, _resolve(probabilistic, truth)))
+            rows.append((label, _resolve(probabilistic, truth, weak=weak)))
             m = rows[-1][1]
             say(f"  {m['records']} records in {m['seconds']:.1f} s: P {m['pair_precision']:.4f} "
                 f"R {m['pair_recall']:.4f} F1 {m['pair_f1']:.4f}")

@@ -25,18 +25,35 @@ class TypeRule(BaseModel):
     exclusive: bool = False
     # Evidence weight of a weak identifier in the probabilistic stage (0 ignores it).
     weight: float = Field(default=1.0, ge=0, le=10)
+    # Weak identifiers only: a value seen with at most this many identities that do not contradict
+    # each other joins them (fincdp.oneid.weak); more, and it is shared. None: it never joins anything.
+    max_identities: int | None = Field(default=None, ge=2)
+    # Strong types only: a value of this type on a people record where it is weak (a mobile an employee
+    # typed) that is another identity's strong key joins the two when a name corroborates it, with this
+    # confidence (fincdp.oneid.corroborated). None: such a value never joins anything.
+    corroborated: float | None = Field(default=None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _attaching_is_weak(self) -> "TypeRule":
+        if self.max_identities is not None and self.strength != "weak":
+            raise ValueError("max_identities applies to weak identifiers only (strong ones merge by priority)")
+        if self.corroborated is not None and self.strength != "strong":
+            raise ValueError("corroborated applies to strong identifier types (a weak use of a strong key)")
+        return self
 
 
-def _rule(strength, priority, max_records=None, exclusive=False, weight=1.0) -> TypeRule:
+def _rule(strength, priority, max_records=None, exclusive=False, weight=1.0, max_identities=None,
+          corroborated=None) -> TypeRule:
     return TypeRule(strength=strength, priority=priority, max_records=max_records, exclusive=exclusive,
-                    weight=weight)
+                    weight=weight, max_identities=max_identities, corroborated=corroborated)
 
 
 # credit code > phone > email / WeCom ids > CRM key; ID numbers are exclusive like credit codes.
 DEFAULT_RULES: dict[str, TypeRule] = {
     "credit_code": _rule("strong", 1, exclusive=True),
     "id_number": _rule("strong", 1, max_records=20, exclusive=True),
-    "phone": _rule("strong", 2, max_records=5),
+    # an employee-typed mobile joins the person holding it when a name agrees ('蔡经理' for 蔡荣)
+    "phone": _rule("strong", 2, max_records=5, corroborated=0.9),
     "email": _rule("strong", 3, max_records=5),
     "wecom_userid": _rule("strong", 3, max_records=5),
     "wecom_external_userid": _rule("strong", 3, max_records=5),
@@ -44,7 +61,8 @@ DEFAULT_RULES: dict[str, TypeRule] = {
     "crm_id": _rule("strong", 4, max_records=5),
     "company_name": _rule("weak", 9),
     "cookie": _rule("weak", 9, max_records=20),
-    "device_id": _rule("weak", 9, max_records=20),
+    # one person's own phone: a login by mobile and one by e-mail on it are one person (fincdp.oneid.weak)
+    "device_id": _rule("weak", 9, max_records=20, max_identities=2),
     "ad_id": _rule("weak", 9, max_records=20),
     "session_id": _rule("weak", 9, max_records=20),
     "ip": _rule("weak", 9, max_records=50, weight=0.3),

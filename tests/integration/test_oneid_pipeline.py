@@ -2,13 +2,14 @@
 splits in the history, conflicts to the review queue, reviewers' decisions respected, hubs held."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import dagster as dg
 from stdnum.cn import ric
 
 from assets.partitions import partition_key
-from tests.integration.test_ods_assets import write_tenant_data
+from tests.integration.test_ods_assets import drop, write_tenant_data
 
 DAY1, DAY2 = date(2026, 11, 24), date(2026, 11, 25)
 
@@ -107,3 +108,83 @@ def test_identities_are_stable_explained_and_reviewed(platform, capsys):
         assert "no review item Rnot-a-review" in capsys.readouterr().err
         with p.session("t001") as s:
             assert s.rows("select status, decided_by from oneid.review_queue") == [("approved", "auditor.zhang")]
+
+
+def login(i: int, device: str, **payload) -> str:
+    """An app login event on `device`, naming the person by the mobile or e-mail in `payload`."""
+    return json.dumps({"event_id": f"evt_{i}", "tenant_id": "t001", "org_id": "hx_sh", "one_id": None,
+                       "occurred_at": f"{DAY2}T10:0{i}:00+08:00", "source": "app", "type": "app.login.account",
+                       "ip": "10.0.0.1", "ua": "UA", "payload": {"device_id": device, "session_id": "s1", **payload}},
+                      ensure_ascii=False) + "\n"
+
+
+def test_a_device_completes_a_person_and_a_shared_device_joins_nobody(platform):
+    from orchestration.definitions import build_definitions
+
+    p = platform
+    write_tenant_data(p.data_dir, "t001", contacts=[
+        contact(1, DAY2, name="王芳", mobile="13812340001"),
+        contact(2, DAY2, name="李雷", mobile="13812340002"),
+        contact(3, DAY2, name="韩梅", mobile="13812340003"),
+        contact(4, DAY2, name="张伟", mobile="13812340004"),
+        contact(5, DAY2, name="刘洋", email="liu@corp-example.com"),
+    ])
+    drop(p, "t001", f"events_{DAY2}.jsonl", "".join([
+        # 王芳 on her own phone: once by mobile, once by a private e-mail no record knows
+        login(1, "dev-wang", mobile="13812340001"), login(2, "dev-wang", email="fang@home-example.com"),
+        # an office PC: two colleagues, each by their own mobile
+        login(3, "pc-office", mobile="13812340002"), login(4, "pc-office", mobile="13812340003"),
+        # a PC two people used: 张伟 by mobile, 刘洋 by e-mail; their names differ
+        login(5, "pc-front-desk", mobile="13812340004"), login(6, "pc-front-desk", email="liu@corp-example.com"),
+    ]))
+    p.start_sources()
+    with dg.instance_for_test() as instance:
+        result = run(build_definitions(), instance, DAY2)
+    meta = result.asset_materializations_for_node("oneid__identities")[0].metadata
+    assert (meta["weak_attached"].value, meta["weak_refused"].value) == (1, 2)
+    with p.session("t001") as s:
+        ids = {key: (one_id, confidence, evidence) for key, one_id, confidence, evidence in s.rows(
+            "select record_key, one_id, confidence, evidence from oneid.identity_map where entity_type = 'person'")}
+        wang = ids["crm_contact:C1"][0]
+        assert ids["sdk_event:evt_1"][0] == wang
+        assert ids["sdk_event:evt_2"] == (wang, 0.9, "device_id")     # joined by the device alone: not certain
+    one = {key.split(":")[1]: one_id for key, (one_id, _, _) in ids.items()}
+    assert one["C2"] == one["evt_3"] != one["C3"] == one["evt_4"]    # the office PC joined nobody
+    assert one["C4"] == one["evt_5"] != one["C5"] == one["evt_6"]    # nor did the front-desk PC
+    assert {c for _, c, _ in ids.values() if c < 1} == {0.9}
+
+
+def wecom_customer(xid: str, shown: str, remark: str, mobiles: list[str]) -> dict:
+    """A personal WeChat account (type 1: a nickname, no company) a rep added, noting a remark and mobile."""
+    return {"external_contact": {"external_userid": xid, "name": shown, "type": 1, "unionid": f"o{xid}"},
+            "follow_user": [{"userid": "rep.li", "remark": remark, "description": "", "createtime": 1764000000,
+                             "tags": [], "remark_mobiles": mobiles, "add_way": 1, "oper_userid": "rep.li"}]}
+
+
+def test_a_mobile_typed_by_a_rep_joins_its_owner_only_when_a_name_agrees(platform):
+    from orchestration.definitions import build_definitions
+
+    p = platform
+    write_tenant_data(p.data_dir, "t001", contacts=[
+        contact(1, DAY2, name="蔡荣", mobile="13812340001"), contact(2, DAY2, name="王芳", mobile="13812340002")])
+    wecom = p.data_dir / "t001" / "wecom"
+    wecom.mkdir(parents=True, exist_ok=True)
+    (wecom / "departments.json").write_text(json.dumps([{"id": 1, "name": "销售部", "parentid": 0, "order": 1}]))
+    (wecom / "users.jsonl").write_text(json.dumps({"userid": "rep.li", "name": "李", "department": [1],
+                                                   "main_department": 1, "status": 1}) + "\n")
+    (wecom / "external_contacts.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in [
+        wecom_customer("wmSunny", "Sunny", "蔡经理", ["+86 138 1234 0001"]),   # 蔡荣's mobile, her surname
+        wecom_customer("wmWang", "阳光", "王伟", ["13812340002"]),               # 王芳's mobile, another 王
+    ]), encoding="utf-8")
+    p.start_sources()
+    with dg.instance_for_test() as instance:
+        result = run(build_definitions(), instance, DAY2)
+    assert result.asset_materializations_for_node("oneid__identities")[0].metadata["corroborated_joined"].value == 1
+    with p.session("t001") as s:
+        ids = {key: (one_id, confidence, evidence) for key, one_id, confidence, evidence in s.rows(
+            "select record_key, one_id, confidence, evidence from oneid.identity_map where entity_type = 'person'")}
+        assert ids["wecom_external_contact:wmSunny"] == (ids["crm_contact:C1"][0], 0.9,
+                                                         "phone typed by an employee, surname agrees")
+        assert ids["wecom_external_contact:wmWang"][0] != ids["crm_contact:C2"][0]
+        assert s.rows("select record_a, record_b, identifier_type, reason from oneid.review_queue") == [
+            ("wecom_external_contact:wmWang", "crm_contact:C2", "phone", "different name")]

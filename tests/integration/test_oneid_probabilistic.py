@@ -28,6 +28,8 @@ TITLES = ["财务总监", "总经理", "采购经理", "IT主管", "副总裁", 
 class World:
     people: list[dict]          # name, company, title, phone token, records
     namesakes: list[str]        # WeCom ids of people with a CRM person's name at another company
+    personal: list[dict]        # people whose WeCom account is a personal one: no company but the rep's note
+    desks: list[tuple[str, str]]  # CRM ids of two colleagues (same company and title) sharing a desk line
 
 
 def build(session, seed: int = 3) -> World:
@@ -48,7 +50,7 @@ def build(session, seed: int = 3) -> World:
     for i, p in enumerate(people[:90]):  # the same people, added on WeCom: no phone, sometimes an alias
         p["wecom"] = f"wm{i:04d}"
         shown = p["name"] + (" Kevin" if i % 7 == 0 else "")
-        wecom.append((p["wecom"], shown, p["company"], None, p["title"]))
+        wecom.append((p["wecom"], shown, p["company"], None, p["title"], None))
         ident("wecom_external_contact", p["wecom"], "wecom_external_userid", p["wecom"])
     for i, p in enumerate(people[90:130]):  # a sign-up file: the same phone joins them deterministically
         p["file"] = f"signups.csv:{i}"
@@ -59,8 +61,22 @@ def build(session, seed: int = 3) -> World:
         other = next(c for c in COMPANIES if c != p["company"] and c[:2] != p["company"][:2])
         wid = f"wmx{i:04d}"
         namesakes.append(wid)
-        wecom.append((wid, p["name"], other, None, rng.choice([t for t in TITLES if t != p["title"]])))
+        wecom.append((wid, p["name"], other, None, rng.choice([t for t in TITLES if t != p["title"]]), None))
         ident("wecom_external_contact", wid, "wecom_external_userid", wid)
+    for i, p in enumerate(people[150:160]):  # personal WeChat: the name, and the company a rep noted
+        p["wecom"] = f"wmp{i:04d}"
+        wecom.append((p["wecom"], p["name"], None, None, None, p["company"].removesuffix("有限公司")))
+        ident("wecom_external_contact", p["wecom"], "wecom_external_userid", p["wecom"])
+    desks, other = [], random.Random(seed + 1)  # colleagues at one desk line: weak, a key of nobody's
+    spare = [n for n in (s + g for s in SURNAMES for g in GIVEN) if n not in names]
+    for k in range(12):
+        company, title = other.choice(COMPANIES), other.choice(TITLES)
+        pair = (f"D{k:02d}a", f"D{k:02d}b")
+        for crm_id in pair:
+            contacts.append((crm_id, spare.pop(other.randrange(len(spare))), enterprises[company], title))
+            ident("crm_contact", crm_id, "crm_id", crm_id)
+            ident("crm_contact", crm_id, "phone", f"tok-desk-{k:02d}", "weak")
+        desks.append(pair)
     for i, p in enumerate(people[:25]):  # a visitor's events carry the phone they typed
         for j in range(8):
             ident("sdk_event", f"evt{i:03d}{j}", "phone", p["phone"])
@@ -72,11 +88,11 @@ def build(session, seed: int = 3) -> World:
     table("dwd.dwd_crm__enterprises", ["enterprise_id", "enterprise_name"], [(v, k) for k, v in enterprises.items()])
     table("dwd.dwd_crm__contacts", ["contact_id", "contact_name", "enterprise_id", "title"], contacts)
     table("dwd.dwd_wecom__external_contacts", ["external_userid", "contact_name", "corp_full_name", "corp_name",
-                                                "position"], wecom)
+                                                "position", "remark_corp_name"], wecom)
     table("dwd.dwd_file__contacts", ["file_contact_id", "contact_name", "company", "title"], files)
     table("dwd.dwd_identifiers", ["entity_type", "record_source", "record_id", "identifier_type", "identifier",
                                   "strength"], identifiers)
-    return World(people, namesakes)
+    return World(people, namesakes, people[150:160], desks)
 
 
 def identity_map(session) -> dict[str, tuple[str, float, str]]:
@@ -107,6 +123,12 @@ def test_people_without_shared_identifiers_are_linked_by_name_company_and_title(
     crm_ids = {ids[f"crm_contact:{p['crm']}"][0] for p in world.people}
     assert not [w for w in world.namesakes if ids[f"wecom_external_contact:{w}"][0] in crm_ids], \
         "a namesake at another company was merged into a CRM person"
+    # a desk line says 'same desk', not 'same person': colleagues of one company and title stay apart
+    assert not [d for d in world.desks if ids[f"crm_contact:{d[0]}"][0] == ids[f"crm_contact:{d[1]}"][0]]
+    # a personal account shows no company: the one its rep noted (without the legal form) stands in
+    personal = [p for p in world.personal if ids[f"wecom_external_contact:{p['wecom']}"][0] in crm_ids]
+    assert all(ids[f"wecom_external_contact:{p['wecom']}"][0] == ids[f"crm_contact:{p['crm']}"][0] for p in personal)
+    assert len(personal) >= 8, f"{len(personal)} of {len(world.personal)} personal accounts found their CRM person"
     for p in world.people[90:130]:
         assert ids[f"file_contact:{p['file']}"][:3:2] == (ids[f"crm_contact:{p['crm']}"][0], "phone")
     for i, p in enumerate(world.people[:25]):

@@ -17,6 +17,8 @@ final as (
         {{ company_key('corp_full_name') }} as corp_name_key,
         unionid,
         remark,
+        -- the company the member noted: a personal WeChat account (type 1) shows none of its own
+        nullif(remark_corp_name, '') as remark_corp_name,
         createtime as followed_at,
         tag_id as tag_ids,
         remark_mobiles_tokens,
