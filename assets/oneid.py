@@ -204,11 +204,10 @@ def link_people(session, keys: pa.Array, rows: pa.Table, cluster: np.ndarray, jo
     # A phone no record holds as a key is a fixed line (weak wherever it appears): colleagues at one desk
     # share it, so it says "same desk", not "same person". As evidence beside company and title it merged
     # colleagues of other names (demo scale 4000: 8 wrong pairs, p 0.95-0.99).
-    typed_value = pc.binary_join_element_wise(rows["identifier_type"], rows["identifier"], "\x1f")
-    is_key = pc.is_in(typed_value, typed_value.filter(pc.equal(rows["strength"], "strong")))
-    strong_types = pa.array([t for t in set(rows["identifier_type"].to_pylist()) if rules.rule(t).strength == "strong"],
-                            pa.string())
-    rows = rows.filter(pc.invert(pc.and_(pc.is_in(rows["identifier_type"], strong_types), pc.invert(is_key))))
+    # Only phones: other weak values of strong types (typed by someone else, shared) stay evidence.
+    phones = rows.filter(pc.equal(rows["identifier_type"], "phone"))
+    is_key = pc.is_in(rows["identifier"], phones.filter(pc.equal(phones["strength"], "strong"))["identifier"])
+    rows = rows.filter(pc.invert(pc.and_(pc.equal(rows["identifier_type"], "phone"), pc.invert(is_key))))
     for identifier_type in sorted(set(rows["identifier_type"].to_pylist())):
         of_type = rows.filter(pc.equal(rows["identifier_type"], identifier_type))
         per_record = of_type.group_by("record_key").aggregate([("identifier", "min")])

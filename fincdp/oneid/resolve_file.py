@@ -229,6 +229,8 @@ def resolve_table(table: pa.Table, mapping: Mapping, *, threshold: float | None 
             if rule.exclusive and rule.strength == "strong":
                 valid = pc.if_else(pc.fill_null(key, False), value, pa.scalar(None, pa.string()))
                 exclusive.setdefault(ident.type, np.array(valid.to_pylist(), dtype=object))
+            if ident.type == "phone":  # a fixed line says "same desk", not "same person": no evidence (as in the pipeline)
+                value = pc.if_else(pc.fill_null(key, False), value, pa.scalar(None, pa.string()))
             if hub_values:
                 is_hub = pa.array([(ident.type, v) in hub_values for v in value.to_pylist()])
                 value = pc.if_else(is_hub, pa.scalar(None, pa.string()), value)

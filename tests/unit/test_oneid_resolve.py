@@ -54,6 +54,26 @@ def test_a_landline_switchboard_is_not_a_person_key():
     assert len(set(_ids(result).values())) == 3
 
 
+def test_colleagues_sharing_a_desk_line_stay_apart():
+    """A fixed line says 'same desk', not 'same person': no evidence beside company and title (as in the pipeline)."""
+    surnames, given = "王李张刘陈杨赵黄周吴", "伟芳娜敏静磊洋艳勇军杰娟涛明超秀"
+    rows = []
+    for i in range(60):  # people known twice, with their own mobile once: what the model trains on
+        name, company = surnames[i % 10] + given[i % 16] + given[(i * 7) % 16], f"公司{i % 15:02d}有限公司"
+        rows.append({"rec_id": f"p{i}a", "name": name, "company": company, "title": "经理", "phone": f"1380013{i:04d}"})
+        rows.append({"rec_id": f"p{i}b", "name": name, "company": company, "title": "经理", "phone": None})
+    for k in range(12):  # two colleagues of one company and title, other names, one desk line
+        company = f"公司{k:02d}有限公司"
+        rows += [{"rec_id": f"d{k}{side}", "name": surnames[(k + j) % 10] + given[(k * 3 + j * 5) % 16] + "子",
+                  "company": company, "title": "主管", "phone": f"010-6234{k:04d}"} for j, side in enumerate("ab")]
+    mapping = Mapping(record_id="rec_id", identifiers=[{"column": "phone", "type": "phone"}],
+                      attributes=[{"column": "name", "kind": "name"}, {"column": "company", "kind": "text"},
+                                  {"column": "title", "kind": "category"}])
+    ids = _ids(resolve_table(pa.Table.from_pylist(rows), mapping))
+    assert [k for k in range(12) if ids[f"d{k}a"] == ids[f"d{k}b"]] == []
+    assert sum(ids[f"p{i}a"] == ids[f"p{i}b"] for i in range(60)) >= 50   # the model does link people
+
+
 def test_two_valid_credit_codes_never_merge_even_through_shared_phone_and_email():
     table = pa.table({
         "rec_id": ["e1", "e2", "e3", "e4"],
