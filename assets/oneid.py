@@ -266,8 +266,10 @@ def _weak_links(session, keys: pa.Array) -> list[tuple[int, str, str]]:
     if not session.table_exists("dwd.dwd_sdk__events"):
         return []
     events = session.arrow(EVENT_DEVICES)
+    if events.num_rows == 0:  # an empty result has null-typed columns on some engines (MySQL)
+        return []
     device = pc.struct_field(pc.extract_regex(pc.cast(events["payload"], pa.string()), _DEVICE_IN_PAYLOAD), "d")
-    position = pc.index_in(events["record_key"], keys)
+    position = pc.index_in(pc.cast(events["record_key"], pa.string()), keys)
     found = pc.and_(pc.is_valid(position), pc.is_valid(device))
     return [(r, "device_id", d) for r, d in zip(pc.filter(position, found).to_pylist(),
                                                  pc.filter(device, found).to_pylist())]
@@ -326,7 +328,8 @@ def _corroborated_links(session, keys: pa.Array, rows: pa.Table, strong: pa.Tabl
     remarks: dict[int, list[str]] = {}
     if session.table_exists("dwd.dwd_wecom__external_contacts"):
         noted = session.arrow(PERSON_REMARKS)
-        for i, remark in zip(pc.index_in(noted["record_key"], keys).to_pylist(), noted["remark"].to_pylist()):
+        rows_noted = pc.index_in(pc.cast(noted["record_key"], pa.string()), keys).to_pylist() if noted.num_rows else []
+        for i, remark in zip(rows_noted, noted["remark"].to_pylist()):
             if i is not None and touched[i]:
                 remarks.setdefault(i, []).append(remark)
     return link_corroborated(root, confidence, joined_by, triples(weak), triples(held) + triples(exclusive), names,
