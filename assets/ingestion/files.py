@@ -76,6 +76,7 @@ class Chunk:
     data: object         # jsonl: the lines as bytes (blank ones too); csv: (header, line numbers, rows),
                          # a row being its line as text or, for lines with quotes, the list csv read;
                          # parquet: a pyarrow Table
+    ends_chunk: bool = True  # read in parts (read_chunks' `part`): the last part of its chunk
 
 
 def read_records(dropped: DroppedFile) -> Iterator[FileRecord]:
@@ -84,16 +85,37 @@ def read_records(dropped: DroppedFile) -> Iterator[FileRecord]:
         yield from chunk_records(chunk)
 
 
-def read_chunks(dropped: DroppedFile, size: int, *, skip: int = 0) -> Iterator[Chunk]:
-    """The file's records after the first `skip`, in chunks of `size` records (the last may be smaller)."""
+def read_chunks(dropped: DroppedFile, size: int, *, skip: int = 0, part: int | None = None) -> Iterator[Chunk]:
+    """The file's records after the first `skip`, in chunks of `size` records (the last may be smaller).
+    With `part`, each chunk comes in parts of at most `part` records, its last part marked ends_chunk:
+    parts can land apart and be merged into their chunk (landing.merge)."""
     name = dropped.name
     required = [f.name for f in dropped.spec.fields if f.required]
+    part = size if part is None else max(1, min(part, size))
     if dropped.fmt == "csv":
-        yield from _csv_chunks(dropped.path, name, required, size, skip)
+        yield from _last_ends_its_chunk(_csv_chunks(dropped.path, name, required, size, skip, part))
     elif dropped.fmt == "jsonl":
-        yield from _jsonl_chunks(dropped.path, name, size, skip)
+        yield from _last_ends_its_chunk(_jsonl_chunks(dropped.path, name, size, skip, part))
     else:
-        yield from _parquet_chunks(dropped.path, name, required, size, skip)
+        for chunk in _parquet_chunks(dropped.path, name, required, size, skip):
+            table = chunk.data
+            for start in range(0, chunk.size, part):
+                piece = min(part, chunk.size - start)
+                yield Chunk(name, "parquet", piece, chunk.first + start, table.slice(start, piece),
+                            ends_chunk=start + piece == chunk.size)
+
+
+def _last_ends_its_chunk(parts: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The parts, the file's last one marked as the end of its chunk (a reader finds the end of the
+    file only after it has handed out a full part)."""
+    held = None
+    for part in parts:
+        if held is not None:
+            yield held
+        held = part
+    if held is not None:
+        held.ends_chunk = True
+        yield held
 
 
 def chunk_records(chunk: Chunk) -> list[FileRecord]:
@@ -189,7 +211,7 @@ def _fast_loads(raw: bytes) -> object:
     return _MISSING
 
 
-def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int) -> Iterator[Chunk]:
+def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int, part: int) -> Iterator[Chunk]:
     # Records as csv.reader reads them, with csv.DictReader's line numbers (where a record ends). A line
     # without a quote is a record of its own, which csv splits at its commas: it goes to chunk_records
     # as text, so this process only finds where records end. A line with a quote (a record may go on
@@ -218,7 +240,7 @@ def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int
             raise UnreadableFile(f"{name}: header lacks required column(s) {', '.join(missing)}")
         line_numbers: list[int] = []
         rows: list = []
-        seen = 0
+        seen = in_chunk = 0
         for line in handle:
             if '"' in line:
                 pushed.append(line)
@@ -233,9 +255,12 @@ def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int
                 continue
             line_numbers.append(line_num)
             rows.append(row)
-            if len(rows) == size:
-                yield Chunk(name, "csv", size, 0, (header, line_numbers, rows))
+            in_chunk += 1
+            if len(rows) == part or in_chunk == size:
+                yield Chunk(name, "csv", len(rows), 0, (header, line_numbers, rows), ends_chunk=in_chunk == size)
                 line_numbers, rows = [], []
+                if in_chunk == size:
+                    in_chunk = 0
         if rows:
             yield Chunk(name, "csv", len(rows), 0, (header, line_numbers, rows))
 
@@ -243,13 +268,13 @@ def _csv_chunks(path: Path, name: str, required: list[str], size: int, skip: int
 _BLANK_LINES = frozenset({"\n", "\r\n", "\r"})
 
 
-def _jsonl_chunks(path: Path, name: str, size: int, skip: int) -> Iterator[Chunk]:
+def _jsonl_chunks(path: Path, name: str, size: int, skip: int, part: int) -> Iterator[Chunk]:
     # Split as text mode would: lines end at \n, \r\n or \r (bytes never found inside a UTF-8
     # sequence), and a line of white space is no record. A chunk holds its records' lines and the
     # blank lines before each; lines are decoded and parsed where the chunk is landed.
     with path.open("rb") as handle:
         lines: list[bytes] = []
-        first = records = in_chunk = 0
+        first = records = in_part = in_chunk = 0
         index = -1
         for raw in handle:
             for line in _text_lines(raw) if b"\r" in raw else (raw,):
@@ -263,12 +288,15 @@ def _jsonl_chunks(path: Path, name: str, size: int, skip: int) -> Iterator[Chunk
                     first = index
                 lines.append(line)
                 if not blank:
+                    in_part += 1
                     in_chunk += 1
-                    if in_chunk == size:
-                        yield Chunk(name, "jsonl", size, first, lines)
-                        lines, in_chunk = [], 0
-        if in_chunk:
-            yield Chunk(name, "jsonl", in_chunk, first, lines)
+                    if in_part == part or in_chunk == size:
+                        yield Chunk(name, "jsonl", in_part, first, lines, ends_chunk=in_chunk == size)
+                        lines, in_part = [], 0
+                        if in_chunk == size:
+                            in_chunk = 0
+        if in_part:
+            yield Chunk(name, "jsonl", in_part, first, lines)
 
 
 def _text_lines(raw: bytes) -> list[bytes]:

@@ -10,9 +10,11 @@ import gc
 import ipaddress
 import json
 import operator
+import os
 import re
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+import tempfile
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring as _json_string
@@ -327,6 +329,7 @@ class _Memo:
     def __init__(self) -> None:
         self.c3_by_keys: dict[tuple, bool] = {}   # field names -> does any name a C3 field
         self.nested_c3: dict[tuple, bool] = {}    # names inside a nested object -> does any
+        self.untitled: dict[tuple, bool] = {}     # field names -> is any not text (CSV cells past the header)
         self.typed: dict[str, dict] = {}          # field -> text -> converted value or its InvalidValue
         self.pii: dict[str, dict] = {}            # kind -> text -> _protect_text(...)
 
@@ -411,6 +414,12 @@ def _shape(spec: EntitySpec, records: list[Any], block: _Block) -> list[dict]:
             c3 = c3_fields(record)
             block.reject(i, c3[0], "c3_rejected",
                          f"field {c3[0]!r} holds C3 authentication data (JR/T 0171), which is never ingested")
+        untitled = block.memo.untitled.get(keys)
+        if untitled is None:
+            untitled = block.memo.untitled[keys] = not all(key.__class__ is str for key in keys)
+        if untitled:  # csv.DictReader keeps cells past the header under None: no field to land them in
+            block.reject(i, "", "schema", "record has values without a field name (a CSV row with more "
+                                          "cells than its header)")
         rows.append(record)
     return rows
 
@@ -673,6 +682,49 @@ def process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingC
 
 
 def _process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Processed:
+    return merge(spec, [_land(spec, records, refs, ctx)], ctx)
+
+
+@dataclass
+class Landed:
+    """Consecutive records of a batch landed, before deduplication: `merge` makes the batch of one or
+    more of these (a file chunk's parts land in different processes and merge where they are written)."""
+    table: pa.Table | None    # one row per record that landed, in input order (_block_schema)
+    source_ids: list[str]
+    order: list | None        # the spec's updated_field per row, when it has one
+    dead: list[DeadLetter]
+    received: int             # records landed here, as rows or dead letters
+    rejected: list[DeadLetter] = field(default_factory=list)  # records that never reached landing
+    spooled: str | None = None  # instead of `table`: an Arrow file holding it (see spool)
+
+    def spool(self, directory: str) -> None:
+        """Move the table into an Arrow file in `directory` (shared memory, as a rule) for another
+        process to map: a pickled table (~1.3 KB a landed event) is copied four times on its way
+        through a pipe, and receiving it was about a quarter of the writing process's CPU
+        (docs/ingest-throughput.md)."""
+        path = None
+        try:
+            fd, path = tempfile.mkstemp(suffix=".arrow", dir=directory)
+            with os.fdopen(fd, "wb") as handle, pa.ipc.new_file(handle, self.table.schema) as writer:
+                writer.write_table(self.table)
+        except OSError:  # e.g. a container's small /dev/shm is full: the table goes through the pipe
+            if path is not None:
+                with suppress(OSError):
+                    os.unlink(path)
+            return
+        self.table, self.spooled = None, path
+
+    def loaded(self) -> pa.Table:
+        """The table, mapped from its file (which is removed at once: the mapping keeps its pages)."""
+        if self.table is None:
+            with pa.memory_map(self.spooled) as source:
+                self.table = pa.ipc.open_file(source).read_all()
+            os.unlink(self.spooled)
+            self.spooled = None
+        return self.table
+
+
+def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Landed:
     memo = _Memo()
     dead: list[DeadLetter] = []
     blocks: list[pa.RecordBatch] = []
@@ -687,7 +739,21 @@ def _process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: Landing
         source_ids += ids
         if order is not None:
             order += updated if updated is not None else [None] * len(ids)
-    chosen: dict[str, int] = {}  # source id -> row; the newest version wins, ties go to the later
+    return Landed(pa.Table.from_batches(blocks, schema=_block_schema(spec)), source_ids, order, dead, len(records))
+
+
+def merge(spec: EntitySpec, parts: list[Landed], ctx: LandingContext) -> Processed:
+    """One batch from its landed parts, in order: repeated ids merged (the newest version wins, ties go
+    to the later), the batch's constant columns added. Dead letters keep input order, records rejected
+    before landing last."""
+    if len(parts) == 1:
+        [only] = parts
+        source_ids, order, table = only.source_ids, only.order, only.loaded()
+    else:
+        source_ids = [i for part in parts for i in part.source_ids]
+        order = None if spec.updated_field is None else [v for part in parts for v in part.order]
+        table = pa.concat_tables([part.loaded() for part in parts])
+    chosen: dict[str, int] = {}  # source id -> row
     duplicates = 0
     for i, source_id in enumerate(source_ids):
         previous = chosen.get(source_id)
@@ -696,7 +762,6 @@ def _process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: Landing
             if order is not None and order[previous] and order[i] and order[previous] > order[i]:
                 continue
         chosen[source_id] = i
-    table = pa.Table.from_batches(blocks, schema=_block_schema(spec))
     if duplicates:  # keep the chosen rows in order (a mask: take would gather every column anew)
         keep = [False] * len(source_ids)
         for i in chosen.values():
@@ -707,7 +772,9 @@ def _process(spec: EntitySpec, records: list[Any], refs: list[str], ctx: Landing
     schema = ods_schema(spec)
     columns = [pa.repeat(pa.scalar(constants[f.name], f.type), table.num_rows) if f.name in constants
                else table.column(f.name) for f in schema]
-    return Processed(pa.Table.from_arrays(columns, schema=schema), dead, len(records), duplicates)
+    dead = [d for part in parts for d in part.dead] + [d for part in parts for d in part.rejected]
+    received = sum(part.received + len(part.rejected) for part in parts)
+    return Processed(pa.Table.from_arrays(columns, schema=schema), dead, received, duplicates)
 
 
 def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Processed:
@@ -715,13 +782,18 @@ def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Process
     return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
 
 
-def land_chunk(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> tuple[Processed, int]:
-    """Parse and land a chunk of a dropped file; runs in worker processes for large files."""
+def land_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext, spool: str | None = None
+              ) -> tuple[Landed, int, bool]:
+    """Parse and land a part of a dropped file: (landed, its records, whether it ends its chunk, which
+    `merge` then makes of its parts). Runs in worker processes for large files, which hand the rows
+    over in a file in the `spool` directory."""
     with _gc_paused():
         records, refs, failed = chunk_parts(chunk)
-        rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in failed]
-        landed = _process(spec, records, refs, ctx)
-    return with_rejections(landed, rejected), chunk.size
+        landed = _land(spec, records, refs, ctx)
+        landed.rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in failed]
+        if spool is not None:
+            landed.spool(spool)
+    return landed, chunk.size, chunk.ends_chunk
 
 
 def land_page(spec: EntitySpec, page: tuple[list, list[str], Any], ctx: LandingContext) -> tuple[Processed, Any]:

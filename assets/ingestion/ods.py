@@ -6,8 +6,15 @@ Large pulls and files are landed by worker processes while this process reads an
 """
 
 import collections
+import concurrent.futures
+import contextlib
+import functools
+import glob
 import itertools
 import multiprocessing
+import os
+import shutil
+import tempfile
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator
@@ -16,7 +23,7 @@ import dagster as dg
 
 from assets.ingestion import store
 from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_chunks, sha256_of
-from assets.ingestion.landing import DeadLetter, land_chunk, land_page, process, with_rejections
+from assets.ingestion.landing import DeadLetter, land_page, land_part, merge, process, with_rejections
 from assets.ingestion.specs import (CRM_SPECS, EVENTS, FILE_CONTACTS, WECOM_CORP_TAGS, WECOM_DEPARTMENTS,
                                     WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, flatten_corp_tags)
 from assets.partitions import TenantDay, tenant_day, tenant_day_of
@@ -26,7 +33,13 @@ from resources.pii import PiiVault
 from resources.warehouse import Warehouse, WarehouseSession
 from resources.wecom import WeComApi
 
-FILE_CHUNK = 50_000           # records landed together (and deduplicated together) from a file
+FILE_CHUNK = 50_000           # records of a file deduplicated together and committed as one page
+# A chunk lands in parts of this many records, in worker processes, and merges where it is written:
+# parts keep both workers busy from early on (a file of two chunks used to land on one core) while
+# the chunk stays the unit that merges repeated ids and that the ledger counts (docs/ingest-throughput.md).
+FILE_PART = 10_000
+FILE_PARTS_HERE = 2  # parts a load lands in its own process while the worker processes start
+SPOOL_ROOT = "/dev/shm"  # where workers hand landed parts over: shared memory, if the system has it
 PULL_PARALLEL_AFTER = 10_000  # records a pull lands in this process before it uses worker processes
 PULL_WORKERS = 2
 LARGE_FILE_BYTES = 4 << 20    # a file this large likely holds several chunks: worker processes warm up
@@ -207,11 +220,16 @@ def _submit(workers: int, fn: Callable, *args: Any) -> Future:
 
 
 def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, workers: int, *,
-                     size: Callable[[Any], int], parallel_after: int) -> Iterator:
+                     size: Callable[[Any], int], parallel_after: int, remote: Callable | None = None,
+                     depth: int | None = None) -> Iterator:
     """land(spec, item, ctx) for each item, in order. Items are landed in this process until those seen
-    hold parallel_after records and another follows; then in worker processes, at most 2 x workers
-    at a time (so that they keep busy while this process commits), as this process writes the results. If reading the items fails, the items already
-    read are landed first, so that they can be committed before the failure is recorded."""
+    hold parallel_after records and another follows; then in worker processes (by `remote`, if given,
+    else `land`), at most `depth` (2 x workers) at a time, so that they keep busy while this process
+    commits, as this process writes the results. If reading the items fails, the items already read are landed
+    first, so that they can be committed before the failure is recorded. On leaving early, items not
+    started are cancelled and those running are waited for, so nothing lands after this returns."""
+    remote = remote or land
+    depth = depth or 2 * workers
     source = iter(items)
     held, seen = None, 0
     while True:
@@ -234,8 +252,8 @@ def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, wor
         held = item
         seen += size(item)
 
-    in_flight = collections.deque([_submit(workers, land, spec, held, ctx),
-                                   _submit(workers, land, spec, item, ctx)])
+    in_flight = collections.deque([_submit(workers, remote, spec, held, ctx),
+                                   _submit(workers, remote, spec, item, ctx)])
     try:
         while True:
             try:
@@ -246,14 +264,43 @@ def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, wor
                 while in_flight:
                     yield in_flight.popleft().result()
                 raise
-            in_flight.append(_submit(workers, land, spec, item, ctx))
-            while len(in_flight) >= 2 * workers:
+            in_flight.append(_submit(workers, remote, spec, item, ctx))
+            while len(in_flight) >= depth:
                 yield in_flight.popleft().result()
         while in_flight:
             yield in_flight.popleft().result()
     finally:
         for future in in_flight:
             future.cancel()
+        concurrent.futures.wait(in_flight)
+
+
+SPOOL_MIN_FREE = 1 << 30  # a smaller shared memory (a container's default is 64 MB) is not used
+
+
+def _spool_dir() -> str:
+    """A new directory for one load's landed parts (landing.Landed.spool). Directories left by loads
+    whose process died (a crash or kill skips their clean-up) are removed first: they hold memory."""
+    root = tempfile.gettempdir()
+    if os.path.isdir(SPOOL_ROOT) and os.access(SPOOL_ROOT, os.W_OK):
+        stat = os.statvfs(SPOOL_ROOT)
+        if stat.f_bavail * stat.f_frsize >= SPOOL_MIN_FREE:
+            root = SPOOL_ROOT
+    for path in glob.glob(os.path.join(root, "fincdp-landing-*-*")):
+        pid = path.rsplit("fincdp-landing-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"fincdp-landing-{os.getpid()}-", dir=root)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedFile, day: TenantDay,
@@ -274,16 +321,35 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
     ctx = store.landing_context(session, cipher, batch)
     offset = int(batch.cursor or 0)  # records of this file committed by an interrupted load
     status = "loaded"
+    spool = None
     try:
         with store.PageWriter(session, batch, cipher) as writer:
-            chunks = read_chunks(dropped, FILE_CHUNK, skip=offset)
-            # The first chunk lands here while the worker processes start (1-2 s on a busy machine,
-            # which a load would otherwise wait out), so a file of one or two chunks never waits.
-            for processed, size in _landed_in_order(land_chunk, spec, ctx, chunks, workers,
-                                                    size=lambda chunk: chunk.size,
-                                                    parallel_after=FILE_CHUNK + 1):
-                offset += size
-                writer.write(processed, next_cursor=str(offset))
+            spool = _spool_dir()
+            part_size = min(FILE_PART, FILE_CHUNK)
+            parts = read_chunks(dropped, FILE_CHUNK, skip=offset, part=part_size)
+            # The first parts land here while the worker processes start (0.5-2 s, by machine load,
+            # which a load would otherwise wait out).
+            landed: list = []  # the parts of the chunk being received
+            # closing: on a failure the workers' parts in flight are cancelled or waited for here,
+            # before the spool goes
+            results = contextlib.closing(_landed_in_order(
+                land_part, spec, ctx, parts, workers, size=lambda chunk: chunk.size,
+                parallel_after=FILE_PARTS_HERE * part_size + 1, remote=functools.partial(land_part, spool=spool),
+                # as many records in flight as 2 chunks a worker, so that a commit (seconds) stalls none
+                depth=2 * workers * -(-FILE_CHUNK // part_size)))
+            try:
+                with results as landed_parts:
+                    for part, size, ends_chunk in landed_parts:
+                        landed.append(part)
+                        offset += size
+                        if ends_chunk:
+                            chunk, landed = merge(spec, landed, ctx), []
+                            writer.write(chunk, next_cursor=str(offset))
+            except Exception:
+                if landed:  # reading failed mid-chunk: what was read commits before the failure is recorded
+                    chunk, landed = merge(spec, landed, ctx), []
+                    writer.write(chunk, next_cursor=str(offset))
+                raise
     except UnreadableFile as exc:
         status = "rejected"
         empty = process(spec, [], [], ctx)
@@ -292,6 +358,9 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
     except BaseException as exc:
         store.finish_batch(session, batch, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    finally:
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)  # parts of a failed load that were never read
     with session.transaction():
         store.finish_batch(session, batch)
         session.execute(f"delete from {store.LOADED_FILES} where sha256 = ?", [digest])

@@ -210,38 +210,112 @@ def test_no_raw_personal_data_in_tables_or_run_logs(crm_platform):
         assert raw not in logs
 
 
-def test_large_files_land_the_same_in_worker_processes(platform, monkeypatch):
+def _land_and_read(p, contacts, events, workers: int) -> tuple:
+    """Load the two files into t001's ODS: (ledger per file, ODS rows without ciphertexts and batch
+    stamps, open dead letters, the batches' counts); the ODS tables are emptied again for the next load."""
     from assets.ingestion import ods
     from assets.ingestion.files import parse_file_name
     from assets.partitions import TenantDay
     from resources.pii import PiiVault
+
+    tenant, cipher = p.tenants().get("t001"), PiiVault().cipher("t001")
+    enc = ("mobile_enc", "email_enc", "ip_enc", "payload_phone_enc", "payload_email_enc", "payload_id_number_enc")
+    with p.session("t001", read_only=False) as s:
+        results = [ods.load_file(s, cipher, parse_file_name(path), TenantDay(tenant, BUSINESS_DATE),
+                                 reload=True, workers=workers) for path in (contacts, events)]
+        tables = {t: [{k: v for k, v in row.items() if k not in enc + ("_batch_id", "_ingested_at")}
+                      for row in s.arrow(f"select * from {t} order by _source_id").to_pylist()]
+                  for t in ("ods.file_contacts", "ods.sdk_events")}
+        dead = s.rows(f"select record_ref, field, error_type, reason from {store.DEAD_LETTERS} "
+                      "where status = 'open' order by record_ref")
+        counts = s.rows(f"select entity, received, landed, dead_lettered, duplicates from {store.BATCHES} "
+                        "where status = 'succeeded' order by started_at desc limit 2")
+        for t in ("ods.file_contacts", "ods.sdk_events"):
+            s.execute(f"delete from {t}")
+    return [{k: r[k] for k in ("status", "received", "landed", "dead_lettered")} for r in results], \
+        tables, dead, counts
+
+
+def test_large_files_land_the_same_in_worker_processes(platform, monkeypatch):
+    from assets.ingestion import ods
 
     p = platform
     monkeypatch.setattr(ods, "FILE_CHUNK", 2)  # many chunks: duplicates within and across them
     contacts = drop(p, "t001", "contacts_2026-11-25.csv", CSV + CSV.split("\n", 1)[1])
     events = drop(p, "t001", "events_2026-11-25.jsonl",
                   _event(1) + "\n{not json\n" + _event(2, tenant_id="t002") + _event(1) + _event(3) + _event(4))
-    tenant = p.tenants().get("t001")
-    cipher = PiiVault().cipher("t001")
-    enc = ("mobile_enc", "email_enc", "ip_enc", "payload_phone_enc", "payload_email_enc", "payload_id_number_enc")
-
-    def load(workers: int) -> tuple:
-        with p.session("t001", read_only=False) as s:
-            results = [ods.load_file(s, cipher, parse_file_name(path), TenantDay(tenant, BUSINESS_DATE),
-                                     reload=True, workers=workers) for path in (contacts, events)]
-            tables = {t: [{k: v for k, v in row.items() if k not in enc + ("_batch_id", "_ingested_at")}
-                          for row in s.arrow(f"select * from {t} order by _source_id").to_pylist()]
-                      for t in ("ods.file_contacts", "ods.sdk_events")}
-            dead = s.rows(f"select record_ref, field, error_type, reason from {store.DEAD_LETTERS} "
-                          "where status = 'open' order by record_ref")
-            for t in ("ods.file_contacts", "ods.sdk_events"):
-                s.execute(f"delete from {t}")
-        return [{k: r[k] for k in ("status", "received", "landed", "dead_lettered")} for r in results], tables, dead
-
-    in_process = load(1)
+    in_process = _land_and_read(p, contacts, events, 1)
     assert in_process[0] == [{"status": "loaded", "received": 8, "landed": 6, "dead_lettered": 2},
                              {"status": "loaded", "received": 6, "landed": 4, "dead_lettered": 2}]
-    assert load(2) == in_process
+    assert _land_and_read(p, contacts, events, 2) == in_process
+
+
+def test_chunks_landed_in_parts_by_workers_equal_chunks_landed_whole(platform, monkeypatch, tmp_path):
+    """Parts of a chunk land in worker processes (handed over in spool files) and merge where they are
+    written: rows, dedupe, ledger and dead letters are those of each chunk landed whole, and no spool
+    file is left behind, nor a dead load's spool directory."""
+    import os
+
+    from assets.ingestion import ods
+
+    p = platform
+    spool_root = tmp_path / "spool"
+    spool_root.mkdir()
+    monkeypatch.setattr(ods, "SPOOL_ROOT", str(spool_root))
+    stale = spool_root / "fincdp-landing-999999999-x"  # left by a load whose process died
+    stale.mkdir()
+    (stale / "part.arrow").write_bytes(b"x")
+    mine = spool_root / f"fincdp-landing-{os.getpid()}-y"  # a load of a process that still runs
+    mine.mkdir()
+    monkeypatch.setattr(ods, "FILE_CHUNK", 3)  # duplicates within a chunk's parts and across chunks
+    contacts = drop(p, "t001", "contacts_2026-11-25.csv", CSV + CSV.split("\n", 1)[1] + "r9,多,余,格,子,a,b,c,d,e\n")
+    events = drop(p, "t001", "events_2026-11-25.jsonl",
+                  _event(1) + "\n{not json\n" + _event(2, tenant_id="t002") + _event(1) + _event(3) + _event(4)
+                  + _event(5) + _event(3))
+
+    def load(workers: int, part: int, here: int) -> tuple:
+        monkeypatch.setattr(ods, "FILE_PART", part)
+        monkeypatch.setattr(ods, "FILE_PARTS_HERE", here)
+        return _land_and_read(p, contacts, events, workers)
+
+    whole = load(1, 3, 1)  # each chunk landed whole, in this process
+    assert whole[0] == [{"status": "loaded", "received": 9, "landed": 6, "dead_lettered": 3},
+                        {"status": "loaded", "received": 8, "landed": 6, "dead_lettered": 2}]
+    assert ("contacts_2026-11-25.csv:10", None, "schema") in [d[:3] for d in whole[2]]  # the row with extra cells
+    assert load(2, 1, 1) == whole  # parts of one record: the first here, the rest in the workers
+    assert load(2, 2, 0) == whole  # parts of two records across chunk ends, all in the workers
+    assert sorted(path.name for path in spool_root.iterdir()) == [mine.name]
+
+
+def test_a_file_that_fails_mid_chunk_commits_the_parts_read_before_the_failure(platform, monkeypatch, tmp_path):
+    from assets.ingestion import ods
+    from assets.ingestion.files import parse_file_name
+    from assets.partitions import TenantDay
+    from resources.pii import PiiVault
+
+    p = platform
+    spool_root = tmp_path / "spool"
+    spool_root.mkdir()
+    monkeypatch.setattr(ods, "SPOOL_ROOT", str(spool_root))
+    monkeypatch.setattr(ods, "FILE_CHUNK", 50)
+    monkeypatch.setattr(ods, "FILE_PART", 20)
+    rows = [f"r{i},name{i},1381234{i % 10000:04d},u{i}@corp-example.com,c,t,上海,2026-11-25T09:00:00+08:00\n"
+            for i in range(400)]
+    path = drop(p, "t001", "contacts_2026-11-25.csv", "")
+    # Text is decoded 8 KB at a time: the bad byte, far down the file, fails the read mid-way.
+    path.write_bytes((CSV.split("\n", 1)[0] + "\n" + "".join(rows[:300])).encode() + b"r300,\xff\n"
+                     + "".join(rows[301:]).encode())
+    tenant = p.tenants().get("t001")
+    with p.session("t001", read_only=False) as s:
+        with pytest.raises(UnicodeDecodeError):
+            ods.load_file(s, PiiVault().cipher("t001"), parse_file_name(path), TenantDay(tenant, BUSINESS_DATE),
+                          workers=1)
+        [(status, cursor, received, landed, dead)] = s.rows(
+            f"select status, cursor, received, landed, dead_lettered from {store.BATCHES}")
+        assert status == "failed" and received == landed + dead == int(cursor)
+        assert 0 < received < 300 and received % 50 != 0  # whole chunks and the parts read after them
+        assert s.scalar("select count(*) from ods.file_contacts") == landed
+    assert list(spool_root.iterdir()) == []
 
 
 def test_pages_commit_in_groups_and_a_failed_write_rolls_back_to_the_last_commit(platform, monkeypatch):
