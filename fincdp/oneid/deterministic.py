@@ -174,19 +174,34 @@ def _link_pairs(label: np.ndarray, a: np.ndarray, b: np.ndarray, joined_by: np.n
     return new
 
 
-def _cut_conflicts(new_root: np.ndarray, link_roots: np.ndarray, link_codes: np.ndarray, key_records: np.ndarray,
-                   exclusive: dict[int, np.ndarray], rejected: list[tuple[int, int]], label: np.ndarray,
-                   key_text, conflicts: list[Conflict]) -> None:
-    """Union the clusters of conflicting components value by value (most specific value first),
-    skipping any value whose link would join different exclusive values or a rejected pair."""
-    parent: dict[int, int] = {}
+class OldestRoots:
+    """Disjoint sets of identity roots where each join names the root that stays (the older record, so
+    that identities keep their id); find() compresses paths as it goes."""
 
-    def find(x: int) -> int:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        parent = self.parent
         while parent.get(x, x) != x:
             parent[x] = parent.get(parent[x], parent[x])
             x = parent[x]
         return x
 
+    def join(self, gone: int, keep: int) -> None:
+        self.parent[gone] = keep
+
+    def __bool__(self) -> bool:
+        return bool(self.parent)
+
+
+def _cut_conflicts(new_root: np.ndarray, link_roots: np.ndarray, link_codes: np.ndarray, key_records: np.ndarray,
+                   exclusive: dict[int, np.ndarray], rejected: list[tuple[int, int]], label: np.ndarray,
+                   key_text, conflicts: list[Conflict]) -> None:
+    """Union the clusters of conflicting components value by value (most specific value first),
+    skipping any value whose link would join different exclusive values or a rejected pair."""
+    joins = OldestRoots()
+    find = joins.find
     members: dict[int, set[int]] = defaultdict(set)
     for r in set(link_roots.tolist()):
         members[r].add(r)
@@ -213,7 +228,7 @@ def _cut_conflicts(new_root: np.ndarray, link_roots: np.ndarray, link_codes: np.
                 conflicts.append(Conflict(t, v, x, y, reason))
                 continue
             keep, gone = min(x, y), max(x, y)
-            parent[gone] = keep
+            joins.join(gone, keep)
             for held in values.values():
                 if gone in held:
                     held[keep] = held.pop(gone)

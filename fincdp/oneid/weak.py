@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fincdp.oneid.deterministic import OldestRoots
 from fincdp.oneid.rules import MergeRules
 
 # The confidence of an identity joined by a weak identifier alone: under a strong key's 1.0.
@@ -79,13 +80,8 @@ def attach_weak(root: np.ndarray, confidence: np.ndarray, evidence: np.ndarray, 
             apart[ra].add(rb)
             apart[rb].add(ra)
 
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
+    joins = OldestRoots()
+    find = joins.find
 
     def contradiction(x: int, y: int) -> str | None:
         hx, hy = held.get(x, {}), held.get(y, {})
@@ -110,7 +106,7 @@ def attach_weak(root: np.ndarray, confidence: np.ndarray, evidence: np.ndarray, 
             continue
         keep = current[0]
         for gone in current[1:]:
-            parent[gone] = keep
+            joins.join(gone, keep)
             for kind, values in held.pop(gone, {}).items():
                 held[keep][kind] |= values
             apart[keep] |= apart.pop(gone, set())
@@ -121,7 +117,7 @@ def attach_weak(root: np.ndarray, confidence: np.ndarray, evidence: np.ndarray, 
             others = joined & ~own
             evidence[others] = [f"{identifier_type}; {e}" if e else identifier_type for e in evidence[others].tolist()]
             result.attached += 1
-    if parent:
+    if joins:
         roots = np.unique(root)
         final = np.array([find(int(r)) for r in roots.tolist()], dtype=np.int64)
         result.root = final[np.searchsorted(roots, root)]
