@@ -21,6 +21,7 @@ from fincdp.analytics.config import AnalyticsSettings, load_analytics
 from fincdp.analytics.events import event_funnel, top_paths
 from fincdp.analytics.lifecycle import stages
 from fincdp.analytics.value import clv_inputs, historical, predict_clv, rfm
+from fincdp.oneid.identifiers import payload_device_ids
 from fincdp.tenants import current_tenants
 from resources.warehouse import Warehouse
 
@@ -65,9 +66,7 @@ def read_events(q, business_date: date, lookback_days: int, event_types: list[st
         "on m.record_source = 'sdk_event' and m.record_id = e.event_id "
         f"where e.business_date >= cast('{since}' as date) "
         f"and e.business_date <= cast('{business_date.isoformat()}' as date){only}", list(event_types or []) or None)
-    device = pc.struct_field(pc.extract_regex(pc.cast(t["payload"], pa.string()),
-                                              r'"device_id"\s*:\s*"(?P<d>[^"]*)"'), "d")
-    device = pc.binary_join_element_wise("device:", device, "")
+    device = pc.binary_join_element_wise("device:", payload_device_ids(t["payload"]), "")
     # An engine returns a column of nulls (no rows, or no event resolved) as Arrow's null type.
     actor = pc.coalesce(pc.cast(t["one_id"], pa.string()), pc.cast(device, pa.string()))
     df = t.drop_columns(["payload", "one_id"]).append_column("actor", actor).to_pandas()

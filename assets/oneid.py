@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from assets.partitions import tenant_day, tenant_day_of
 from fincdp.oneid.corroborated import CorroboratedResult, link_corroborated
 from fincdp.oneid.deterministic import resolve_strong
+from fincdp.oneid.identifiers import payload_device_ids
 from fincdp.oneid.identity import changes, mint
 from fincdp.oneid.probabilistic import Attribute, Cut, Evidence, LinkResult, clean_column, link
 from fincdp.oneid.weak import attach_weak
@@ -71,7 +72,6 @@ PERSON_ATTRIBUTES = {
 # with a phone or e-mail) can be joined.
 EVENT_DEVICES = ("select 'sdk_event:' || event_id as record_key, payload from dwd.dwd_sdk__events "
                  "where payload_phone_token is not null or payload_email_token is not null")
-_DEVICE_IN_PAYLOAD = r'"device_id"\s*:\s*"(?P<d>[^"]+)"'
 # What two identities joined by a device must not disagree on (besides exclusive identifiers).
 CONTACT_POINTS = ("phone", "email")
 
@@ -268,7 +268,7 @@ def _weak_links(session, keys: pa.Array) -> list[tuple[int, str, str]]:
     events = session.arrow(EVENT_DEVICES)
     if events.num_rows == 0:  # an empty result has null-typed columns on some engines (MySQL)
         return []
-    device = pc.struct_field(pc.extract_regex(pc.cast(events["payload"], pa.string()), _DEVICE_IN_PAYLOAD), "d")
+    device = payload_device_ids(events["payload"])
     position = pc.index_in(pc.cast(events["record_key"], pa.string()), keys)
     found = pc.and_(pc.is_valid(position), pc.is_valid(device))
     return [(r, "device_id", d) for r, d in zip(pc.filter(position, found).to_pylist(),

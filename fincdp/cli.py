@@ -43,8 +43,6 @@ def _cmd_demo_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sources_serve(args: argparse.Namespace) -> int:
-    import time
-
     from fincdp import settings
     from fincdp.demo.run import demo_secrets, start_local_sources
     from fincdp.tenants import current_tenants
@@ -53,11 +51,18 @@ def _cmd_sources_serve(args: argparse.Namespace) -> int:
     demo_secrets(tenants, settings.home())
     sources = start_local_sources(tenants, args.data or settings.home() / "demo-data")
     print(f"Local CRM at {sources.crm.url}, local WeCom at {sources.wecom.url}; Ctrl-C stops them", flush=True)
+    return serve_until_interrupted(sources.stop)
+
+
+def serve_until_interrupted(stop) -> int:
+    """Keep a command's servers (threads) up until Ctrl-C, then stop them."""
+    import time
+
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        sources.stop()
+        stop()
     return 0
 
 

@@ -54,10 +54,10 @@ def _callback_setup(tenant_id: str):
 
 def _cmd_callbacks_serve(args: argparse.Namespace) -> int:
     import logging
-    import time
 
     from fincdp.boss.callbacks import CallbackInbox
     from fincdp.boss.receiver import CallbackReceiver
+    from fincdp.cli import serve_until_interrupted
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     tenant, wecom = _callback_setup(args.tenant)
@@ -65,12 +65,7 @@ def _cmd_callbacks_serve(args: argparse.Namespace) -> int:
                                 host=args.host, port=args.port).start()
     print(f"tenant {tenant.id}: WeCom callbacks at {receiver.callback_url} into {receiver.inbox.path}; "
           "Ctrl-C stops", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        receiver.stop()
-    return 0
+    return serve_until_interrupted(receiver.stop)
 
 
 def _cmd_callbacks_list(args: argparse.Namespace) -> int:

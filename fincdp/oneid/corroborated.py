@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from fincdp.oneid.deterministic import OldestRoots
 from fincdp.oneid.rules import MergeRules
 from fincdp.pii import name_key
 
@@ -137,14 +138,9 @@ def link_corroborated(root: np.ndarray, confidence: np.ndarray, evidence: np.nda
         apart[rb].add(ra)
 
     # union-find over identities; a group's facts (names, exclusive ids, kept-apart groups) kept at its root
-    parent: dict[int, int] = {}
+    joins = OldestRoots()
+    find = joins.find
     joined_by: dict[int, tuple[int, str, float]] = {}  # identity -> (group it joined, evidence, confidence)
-
-    def find(x: int) -> int:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
 
     # oldest record first, so a rebuild joins the same identities in the same order
     for record, t, v in sorted({(int(r), t, v) for r, t, v in weak if (t, v) in wanted}):
@@ -175,14 +171,14 @@ def link_corroborated(root: np.ndarray, confidence: np.ndarray, evidence: np.nda
             result.refused.append(Refusal(t, v, record, holder, reason))
             continue
         keep, gone = min(own, other), max(own, other)
-        parent[gone] = keep
+        joins.join(gone, keep)
         joined_by[gone] = (keep, f"{t} typed by an employee, {agreed} agrees", trust[t])
         known[keep] |= known.pop(gone, set())
         for kind, values in exclusive.pop(gone, {}).items():
             exclusive[keep][kind] |= values
         apart[keep] |= apart.pop(gone, set())
         result.joined += 1
-    if not parent:
+    if not joins:
         return result
     # each joined identity's records: the weakest link on their way to the surviving identity
     link: dict[int, tuple[str, float]] = {}
