@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 import dagster as dg
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fincdp.tenants import Tenant
 from resources.warehouse_engines import EngineSession, column_type, engine_session
@@ -60,6 +61,10 @@ class WarehouseSession:
         except BaseException:
             self._columns.clear()
             raise
+
+    def threads(self, count: int | None) -> None:
+        """DuckDB's threads for this connection (None: its default, one a core)."""
+        self.con.execute("reset threads" if count is None else f"set threads = {int(count)}")
 
     def rollback(self) -> None:
         self._columns.clear()  # tables created or altered in the transaction are gone again
@@ -139,16 +144,21 @@ class WarehouseSession:
         self._columns.pop(table, None)
         return data.num_rows
 
-    def insert(self, table: str, data: pa.Table) -> int:
+    def insert(self, table: str, data: pa.Table, *, keep: pa.Array | None = None) -> int:
+        """Append the rows of data (those `keep` marks, if given: DuckDB skips the others as it reads)."""
         if data.num_rows == 0:
             return 0
         self.ensure_table(table, data.schema)
+        query = f"insert into {table} by name select * from _fincdp_insert"
+        if keep is not None:
+            data = data.append_column("_fincdp_keep", keep)
+            query = f"insert into {table} by name select * exclude (_fincdp_keep) from _fincdp_insert where _fincdp_keep"
         self.con.register("_fincdp_insert", data)
         try:
-            self.con.execute(f"insert into {table} by name select * from _fincdp_insert")
+            self.con.execute(query)
         finally:
             self.con.unregister("_fincdp_insert")
-        return data.num_rows
+        return data.num_rows if keep is None else pc.sum(keep).as_py() or 0
 
 
 def ods_tables(landing: WarehouseSession) -> list[str]:

@@ -142,13 +142,15 @@ def start_batch(session: WarehouseSession, spec: EntitySpec, business_date: date
 PARTITION_IDS_MAX = 2_000_000
 
 
-def _upsert_rows(session: WarehouseSession, spec: EntitySpec, batch: Batch, table: pa.Table) -> int:
-    """Insert rows, replacing same-id rows of the partition. Events dedupe across dates: an id already
-    landed on another date is not inserted again. Returns how many rows were skipped that way."""
+def _upsert_rows(session: WarehouseSession, spec: EntitySpec, batch: Batch, table: pa.Table,
+                 keep: pa.Array | None = None) -> int:
+    """Insert the rows (those `keep` marks, if given), replacing same-id rows of the partition. Events
+    dedupe across dates: an id already landed on another date is not inserted again. Returns how many
+    rows were skipped that way."""
     session.ensure_table(spec.table, table.schema)
     if table.num_rows == 0:
         return 0
-    id_column = table.column("_source_id")
+    id_column = table.column("_source_id")  # rows left out by keep repeat a kept row's id
     ids = id_column.to_pylist()
     known = batch.partition_ids
     if known is None:
@@ -159,11 +161,12 @@ def _upsert_rows(session: WarehouseSession, spec: EntitySpec, batch: Batch, tabl
     if spec.dedupe_across_dates:
         seen = session.existing_ids(spec.table, id_column)
         if seen:
-            keep = pa.array([i not in seen for i in ids])
-            skipped = table.num_rows - pc.sum(keep).as_py()
-            table = table.filter(keep)
+            new = pa.array([i not in seen for i in ids])
+            before = table.num_rows if keep is None else pc.sum(keep).as_py()
+            keep = new if keep is None else pc.and_(keep, new)
+            skipped = before - (pc.sum(keep).as_py() or 0)
             ids = [i for i in ids if i not in seen]
-    session.insert(spec.table, table)
+    session.insert(spec.table, table, keep=keep)
     if known is not None:
         known.update(ids)
         if len(known) > PARTITION_IDS_MAX:
@@ -195,7 +198,7 @@ class PageWriter:
         self._rows = 0
         self._since = 0.0
         self._committed: tuple = ()
-        self._pending: list[pa.Table] = []  # rows of small pages, inserted together
+        self._pending: list[Processed] = []  # small pages, inserted together
         self._pending_ids: set[str] = set()
 
     def __enter__(self) -> "PageWriter":
@@ -217,12 +220,12 @@ class PageWriter:
             self._open, self._rows, self._since = True, 0, time.monotonic()
             self._committed = (batch.received, batch.landed, batch.dead_lettered, batch.duplicates, batch.cursor)
         self._writing = True
-        ids = processed.table.column("_source_id").to_pylist()
+        ids = processed.rows.column("_source_id").to_pylist()
         if not self._pending_ids.isdisjoint(ids):
             self._insert()  # a later version of a row replaces the earlier one, as page by page
-        self._pending.append(processed.table)
+        self._pending.append(processed)
         self._pending_ids.update(ids)
-        if sum(t.num_rows for t in self._pending) >= INSERT_ROWS:
+        if sum(p.rows.num_rows for p in self._pending) >= INSERT_ROWS:
             self._insert()
         _write_dead_letters(self.session, batch, processed, self.cipher)
         batch.received += processed.received
@@ -253,8 +256,13 @@ class PageWriter:
 
     def _insert(self) -> None:
         if self._pending:
-            table = self._pending[0] if len(self._pending) == 1 else pa.concat_tables(self._pending)
-            self.batch.duplicates += _upsert_rows(self.session, self.batch.spec, self.batch, table)
+            pending = self._pending
+            table = pending[0].rows if len(pending) == 1 else pa.concat_tables([p.rows for p in pending])
+            keep = None
+            if any(p.keep is not None for p in pending):
+                keep = pa.concat_arrays([pa.repeat(pa.scalar(True), p.rows.num_rows) if p.keep is None else p.keep
+                                         for p in pending])
+            self.batch.duplicates += _upsert_rows(self.session, self.batch.spec, self.batch, table, keep)
             self._pending, self._pending_ids = [], set()
 
     def _rollback(self) -> None:

@@ -221,8 +221,10 @@ def _land_and_read(p, contacts, events, workers: int) -> tuple:
     tenant, cipher = p.tenants().get("t001"), PiiVault().cipher("t001")
     enc = ("mobile_enc", "email_enc", "ip_enc", "payload_phone_enc", "payload_email_enc", "payload_id_number_enc")
     with p.session("t001", read_only=False) as s:
+        threads = s.scalar("select current_setting('threads')")
         results = [ods.load_file(s, cipher, parse_file_name(path), TenantDay(tenant, BUSINESS_DATE),
                                  reload=True, workers=workers) for path in (contacts, events)]
+        assert s.scalar("select current_setting('threads')") == threads  # one thread only while loading
         tables = {t: [{k: v for k, v in row.items() if k not in enc + ("_batch_id", "_ingested_at")}
                       for row in s.arrow(f"select * from {t} order by _source_id").to_pylist()]
                   for t in ("ods.file_contacts", "ods.sdk_events")}
@@ -346,12 +348,12 @@ def test_pages_commit_in_groups_and_a_failed_write_rolls_back_to_the_last_commit
         assert committed() == (3, ("after-3", 3))
 
         insert = s.insert
-        monkeypatch.setattr(s, "insert", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+        monkeypatch.setattr(s, "insert", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
         with pytest.raises(OSError, match="disk full"):
             with store.PageWriter(s, batch, cipher, commit_rows=10) as writer:
                 monkeypatch.setattr(s, "insert", insert)
                 writer.write(page(4), next_cursor="after-4")
-                monkeypatch.setattr(s, "insert", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+                monkeypatch.setattr(s, "insert", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
                 writer.write(page(5), next_cursor="after-5")  # writing fails: pages 4-5 roll back
         assert committed() == (3, ("after-3", 3))
         assert (batch.received, batch.cursor) == (3, "after-3")

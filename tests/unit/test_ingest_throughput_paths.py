@@ -107,3 +107,40 @@ def test_ods_json_text_is_stored_with_zstd_and_reads_back(tmp_path, ctx):
     stored = con.execute("select _raw, payload from ods.sdk_events order by event_id limit 1").fetchall()[0]
     assert stored == tuple(processed.table.sort_by("event_id").select(["_raw", "payload"]).slice(0, 1).to_pylist()[0].values())
     assert store.zstd_columns(FILE_CONTACTS) == ["_raw"]
+
+
+def test_the_writer_stores_only_the_newest_version_and_skips_events_landed_on_another_date(tmp_path, ctx):
+    """Superseded rows stay in the landed table and are skipped as they are inserted: what is stored is
+    the batch (one row per id, its newest version), less events landed on an earlier date."""
+    import duckdb
+
+    from assets.ingestion import store
+    from resources.warehouse import WarehouseSession
+
+    con = duckdb.connect(str(tmp_path / "t001.duckdb"))
+    con.execute("create schema ods")
+    session = WarehouseSession(_Tenant(), con)
+
+    def event(i: int, hour: int, page: str) -> dict:
+        return {"event_id": f"e{i}", "tenant_id": "t001", "org_id": "hx_sh", "source": "web", "type": "web.view.page",
+                "occurred_at": f"2026-11-2{5 if hour >= 0 else 4}T{abs(hour):02d}:00:00+08:00",
+                "payload": {"page": page}, "_file": "events.jsonl"}
+
+    def load(day: date, events: list[dict]):
+        batch = store.start_batch(session, EVENTS, day, kind="file", detail=str(day), replace_partition=False)
+        day_ctx = store.landing_context(session, ctx.cipher, batch)
+        processed = process(EVENTS, events, [f"r{i}" for i in range(len(events))], day_ctx)
+        store.write_page(session, batch, processed, ctx.cipher, next_cursor=None)
+        return batch, processed
+
+    load(date(2026, 11, 24), [event(1, -9, "day before")])
+    day = [event(2, 10, "old"), event(1, 11, "again"), event(2, 12, "new"), event(3, 9, "newer"),
+           event(3, 8, "older, later in the file"), event(4, 9, "only")]
+    batch, processed = load(date(2026, 11, 25), day)
+    assert processed.duplicates == 2 and processed.rows.num_rows == 6  # superseded rows kept for the writer
+    assert processed.table.column("_source_id").to_pylist() == ["e1", "e2", "e3", "e4"]
+    stored = con.execute("select _business_date, event_id, json_extract_string(payload, '$.page') "
+                         "from ods.sdk_events order by event_id").fetchall()
+    assert stored == [(date(2026, 11, 24), "e1", "day before"), (date(2026, 11, 25), "e2", "new"),
+                      (date(2026, 11, 25), "e3", "newer"), (date(2026, 11, 25), "e4", "only")]
+    assert batch.duplicates == 3  # two merged in the batch, one landed on another date
