@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator
@@ -207,7 +208,23 @@ def _start_workers(workers: int) -> ProcessPoolExecutor:
 
         forkserver.ensure_running()
         _pool, _pool_size = ProcessPoolExecutor(workers, mp_context=context), workers
+        # A pool starts a worker at each submit that finds none idle, and the submit waits while the
+        # fork server is still importing: the workers start here, in the background, so that they
+        # are ready when the first parts are handed out.
+        _ready.clear()
+        threading.Thread(target=_warm_up, args=(_pool, workers), daemon=True).start()
     return _pool
+
+
+_ready = threading.Event()  # the pool's workers have all started
+
+
+def _warm_up(pool: ProcessPoolExecutor, workers: int) -> None:
+    with contextlib.suppress(RuntimeError, BrokenProcessPool):  # shut down or broken meanwhile
+        started = [pool.submit(os.getpid) for _ in range(workers)]
+        concurrent.futures.wait(started)
+        if pool is _pool:
+            _ready.set()
 
 
 def _submit(workers: int, fn: Callable, *args: Any) -> Future:
@@ -223,7 +240,7 @@ def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, wor
                      size: Callable[[Any], int], parallel_after: int, remote: Callable | None = None,
                      depth: int | None = None) -> Iterator:
     """land(spec, item, ctx) for each item, in order. Items are landed in this process until those seen
-    hold parallel_after records and another follows; then in worker processes (by `remote`, if given,
+    hold parallel_after records and another follows, or the worker processes are up; then in them (by `remote`, if given,
     else `land`), at most `depth` (2 x workers) at a time, so that they keep busy while this process
     commits, as this process writes the results. If reading the items fails, the items already read are landed
     first, so that they can be committed before the failure is recorded. On leaving early, items not
@@ -246,7 +263,7 @@ def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, wor
         if workers > 1 and parallel_after and seen >= parallel_after // 2:
             _start_workers(workers)  # warm up while the next items are read
         if held is not None:
-            if workers > 1 and seen >= parallel_after:
+            if workers > 1 and (seen >= parallel_after or _pool_size == workers and _ready.is_set()):
                 break
             yield land(spec, held, ctx)
         held = item
