@@ -120,7 +120,7 @@ def _last_ends_its_chunk(parts: Iterator[Chunk]) -> Iterator[Chunk]:
 
 def chunk_records(chunk: Chunk) -> list[FileRecord]:
     """The chunk's records, as csv.DictReader and json.loads (or, below, pyarrow) read them."""
-    records, refs, rejected = chunk_parts(chunk)
+    records, refs, rejected, _ = chunk_parts(chunk)
     found = [FileRecord(ref, record) for ref, record in zip(refs, records)] + rejected
     if rejected and chunk.fmt == "jsonl":  # in file order
         found.sort(key=lambda r: _line_of(r.ref))
@@ -146,9 +146,11 @@ class Refs(Sequence[str]):
         return f"{self.prefix}{self.numbers[i]}"
 
 
-def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord]]:
-    """(the chunk's records that parsed, their references, the records that did not parse): what
-    chunk_records returns, without an object per record."""
+def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
+    """(the chunk's records that parsed, their references, the records that did not parse, whether
+    the records are known to hold no NaN or Infinity): what chunk_records returns, without an object
+    per record. CSV holds text only, and orjson refuses those numbers; json.loads, which reads what
+    orjson leaves to it, accepts them."""
     name = chunk.name
     if chunk.fmt == "csv":
         header, line_numbers, rows = chunk.data
@@ -166,9 +168,10 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord]]:
                         record[key] = None      # and its restval
             record["_file"] = name
             records.append(record)
-        return records, Refs(f"{name}:", line_numbers), []
+        return records, Refs(f"{name}:", line_numbers), [], True
     if chunk.fmt == "jsonl":
         records, numbers, rejected = [], [], []
+        finite = True
         for index, raw in enumerate(chunk.data, chunk.first + 1):
             record = _fast_loads(raw)
             if record is _MISSING:
@@ -177,20 +180,28 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord]]:
                     continue
                 try:
                     record = json.loads(line)
+                    json.dumps(record, ensure_ascii=False).encode()
                 except ValueError as exc:
-                    rejected.append(FileRecord(f"{name}:{index}", line.rstrip("\n"),
-                                               f"line is not valid JSON: {exc.msg}"))
+                    rejected.append(FileRecord(f"{name}:{index}", line.rstrip("\n"), _not_json(exc)))
                     continue
+                finite = False
             if record.__class__ is dict:
                 record["_file"] = name
             records.append(record)
             numbers.append(index)
-        return records, Refs(f"{name}:", numbers), rejected
+        return records, Refs(f"{name}:", numbers), rejected, finite
     rows = [{**row, "_file": name} for row in chunk.data.to_pylist()]
-    return rows, Refs(f"{name}:row ", list(range(chunk.first + 1, chunk.first + 1 + len(rows)))), []
+    return rows, Refs(f"{name}:row ", list(range(chunk.first + 1, chunk.first + 1 + len(rows)))), [], False
 
 
 _MISSING = object()
+
+
+def _not_json(exc: ValueError) -> str:
+    if isinstance(exc, UnicodeEncodeError):  # json.loads reads "\ud800" escapes into text no field can hold
+        return (f"line is not valid JSON text: it holds a lone surrogate (U+{ord(exc.object[exc.start]):04X}), "
+                "which is not a Unicode character")
+    return f"line is not valid JSON: {exc.msg}"
 
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)

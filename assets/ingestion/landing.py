@@ -9,6 +9,7 @@ import functools
 import gc
 import ipaddress
 import json
+import math
 import operator
 import os
 import re
@@ -17,10 +18,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from json.encoder import encode_basestring as _json_string
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
+import orjson
 import pyarrow as pa
 
 from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, is_mobile_number,
@@ -170,7 +171,7 @@ def _to_json(v: Any, ctx: LandingContext) -> str:
             v = json.loads(v)
         except ValueError:
             raise InvalidValue("expected JSON") from None
-    return json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
+    return canonical_json(v).decode()
 
 
 def _to_string_list(v: Any, ctx: LandingContext) -> list[str]:
@@ -261,73 +262,61 @@ def ods_schema(spec: EntitySpec) -> pa.Schema:
 
 BLOCK_ROWS = 1024
 _MISSING = object()
-# json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), without building an encoder per call.
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME  # date and time values: str(), as json
 
 
-class _Encoded:
-    """A stand-in (a redacted payload) and its JSON text, which goes into `_raw` as it is."""
-    __slots__ = ("value", "json")
+def canonical_json(value: Any, *, finite: bool = False) -> bytes:
+    """The UTF-8 JSON text ODS keeps for a value (`_raw`, JSON fields): keys sorted, no white space,
+    text unescaped; values JSON has no type for as their str(). orjson writes it; what orjson cannot
+    write (integers beyond 64 bits, text with lone surrogates) or would write as null (NaN and
+    Infinity, kept as json writes them) goes to json, to the same text. finite: value is known to
+    hold neither NaN nor Infinity."""
+    if finite or _finite(value):
+        try:
+            return orjson.dumps(value, default=str, option=_ORJSON)
+        except orjson.JSONEncodeError:
+            pass
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (json.loads reads "\ud800"): escaped, as JSON allows
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
 
-    def __init__(self, value: Any, text: str):
-        self.value, self.json = value, text
 
-
-def _json_value(value: Any) -> str:
-    """The JSON text _dumps writes for `value` inside an object."""
+def _finite(value: Any) -> bool:
+    """No NaN or Infinity in value, at any depth."""
     cls = value.__class__
-    if cls is str:
-        return _json_string(value)
-    if value is None:
-        return "null"
-    if cls is _Encoded:
-        return value.json
-    if cls is bool:
-        return "true" if value else "false"
-    if cls is int:
-        return int.__repr__(value)
-    return _dumps(value)
-
-
-def _json_objects(objects: list[dict], stand_ins: dict[str, list] | None = None) -> list[str]:
-    """_dumps(o) for each object (with stand_ins[key][j], where set, in place of objects[j][key]), built
-    column by column over the objects that share their keys: one template per key set."""
-    texts: list = [None] * len(objects)
-    groups: dict[tuple, list[int]] = {}
-    for j, obj in enumerate(objects):
-        keys = tuple(obj)
-        group = groups.get(keys)
-        if group is None:
-            groups[keys] = [j]
-        else:
-            group.append(j)
-    for keys, members in groups.items():
-        if not keys or not all(k.__class__ is str for k in keys):  # {} or unusual names: the plain way
-            for j in members:
-                obj = objects[j]
-                if stand_ins:
-                    obj = dict(obj)
-                    for key, column in stand_ins.items():
-                        if column[j] is not None:
-                            obj[key] = column[j].value if column[j].__class__ is _Encoded else column[j]
-                texts[j] = _dumps(obj)
+    if cls is dict:
+        values = value.values()
+    elif cls is list or cls is tuple:
+        values = value
+    else:
+        return cls is not float or math.isfinite(value)
+    for item in values:
+        kind = item.__class__
+        if kind is str or item is None or kind is int or kind is bool:
             continue
-        ordered = sorted(keys)
-        template = "{" + ", ".join(_json_string(k).replace("%", "%%") + ": %s" for k in ordered) + "}"
-        group = objects if len(members) == len(objects) else [objects[j] for j in members]
-        columns = zip(*map(operator.itemgetter(*ordered), group)) if len(ordered) > 1 else \
-            [[obj[ordered[0]] for obj in group]]
-        encoded = []
-        for key, values in zip(ordered, columns):
-            column = stand_ins.get(key) if stand_ins else None
-            if column is not None:
-                values = [v if s is None else s for v, s in zip(values, [column[j] for j in members])]
-            try:
-                encoded.append(list(map(_json_string, values)))  # all text: the common case
-            except TypeError:
-                encoded.append([_json_string(v) if v.__class__ is str else _json_value(v) for v in values])
-        for j, text in zip(members, [template % t for t in zip(*encoded)]):
-            texts[j] = text
+        if not _finite(item):
+            return False
+    return True
+
+
+def _json_objects(objects: list[dict], stand_ins: dict[str, list] | None = None, *, finite: bool = False
+                  ) -> list[bytes]:
+    """canonical_json(o) for each object, with stand_ins[key][j], where set, in place of objects[j][key]."""
+    if not stand_ins:
+        return [canonical_json(o, finite=finite) for o in objects]
+    columns = list(stand_ins.items())
+    texts = []
+    for j, obj in enumerate(objects):
+        replaced = None
+        for key, column in columns:
+            stand_in = column[j]
+            if stand_in is not None:
+                if replaced is None:
+                    replaced = dict(obj)
+                replaced[key] = stand_in
+        texts.append(canonical_json(obj if replaced is None else replaced, finite=finite))
     return texts
 
 
@@ -537,7 +526,7 @@ def _typed_column(ctx: LandingContext, f: Field, values: list, block: _Block, *,
         block.columns[f"{f.name}_check_ok"] = check_ok
 
 
-def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _Block) -> None:
+def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _Block, finite: bool) -> None:
     """Tokenise personal data inside a JSON field (event payloads) and keep it redacted."""
     columns = {f"{name}_{kind}_{part}": [None] * len(rows) for kind in _PAYLOAD_KINDS for part in ("token", "enc")}
     columns[f"{name}_phone_is_mobile"] = [None] * len(rows)
@@ -568,9 +557,9 @@ def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _B
         landing.append(i)
         cleaned.append(clean)
     redacted_json, stand_ins = block.columns[name], block.redactions(name)
-    for i, clean, text in zip(landing, cleaned, _json_objects(cleaned)):
+    for i, clean, text in zip(landing, cleaned, _json_objects(cleaned, finite=finite)):
         redacted_json[i] = text
-        stand_ins[i] = _Encoded(clean, text)
+        stand_ins[i] = clean
     block.columns.update(columns)
 
 
@@ -607,9 +596,10 @@ def _block_schema(spec: EntitySpec) -> pa.Schema:
     return pa.schema([f for f in ods_schema(spec) if f.name not in _CONSTANT_COLUMNS])
 
 
-def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo
+def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo, finite: bool
                 ) -> tuple[list, pa.RecordBatch, list[str], list | None]:
-    """(errors per record, the rows that land, their source ids, their updated_field values)."""
+    """(errors per record, the rows that land, their source ids, their updated_field values). finite:
+    the records are known to hold no NaN or Infinity (canonical_json)."""
     block = _Block(records, memo)
     rows = _shape(spec, records, block)
     errors = block.errors
@@ -636,7 +626,7 @@ def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo:
                     for name, error_type, reason in check(row, check_ctx)[:1]:
                         block.reject(i, name, error_type, f"field {name!r}: {reason}")
     for name in spec.scan_json_pii:
-        _json_pii_column(ctx, name, rows, block)
+        _json_pii_column(ctx, name, rows, block, finite)
 
     ok = [i for i, error in enumerate(errors) if error is None]
     if len(ok) == len(rows):
@@ -645,7 +635,7 @@ def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo:
         landing = [rows[i] for i in ok]
         stand_ins = {name: [column[i] for i in ok] for name, column in block.redacted.items()}
         pick = ok
-    raws = [text.encode() for text in _json_objects(landing, stand_ins)]  # hashed and stored as UTF-8
+    raws = _json_objects(landing, stand_ins, finite=finite)  # hashed and stored as they are
     source_ids = _source_ids(spec, landing)
     meta = {"_source_id": source_ids, "_record_hash": ctx.cipher.record_hashes(raws), "_raw": raws,
             "_dq_flags": [flags or [] for flags in block.flags] if pick is None else
@@ -732,7 +722,8 @@ class Landed:
         return self.table
 
 
-def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext) -> Landed:
+def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext, *, finite: bool = False
+          ) -> Landed:
     memo = _Memo()
     dead: list[DeadLetter] = []
     blocks: list[pa.RecordBatch] = []
@@ -740,7 +731,7 @@ def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingCon
     order: list | None = [] if spec.updated_field else None
     for start in range(0, len(records), BLOCK_ROWS):
         part = records[start:start + BLOCK_ROWS]
-        errors, rows, ids, updated = _land_block(spec, part, ctx, memo)
+        errors, rows, ids, updated = _land_block(spec, part, ctx, memo, finite)
         dead += [DeadLetter(refs[start + i], error[0] or None, error[1], error[2], strip_c3(part[i]))
                  for i, error in enumerate(errors) if error is not None]
         blocks.append(rows)
@@ -797,8 +788,8 @@ def land_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext, spool: str | 
     `merge` then makes of its parts). Runs in worker processes for large files, which hand the rows
     over in a file in the `spool` directory."""
     with _gc_paused():
-        records, refs, failed = chunk_parts(chunk)
-        landed = _land(spec, records, refs, ctx)
+        records, refs, failed, finite = chunk_parts(chunk)
+        landed = _land(spec, records, refs, ctx, finite=finite)
         landed.rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in failed]
         if spool is not None:
             landed.spool(spool)

@@ -30,28 +30,50 @@ def outcome(fn, *args):
         return type(exc).__name__, str(exc)
 
 
-# --- JSON text of objects, column by column ---------------------------------------------------------
+# --- the JSON text ODS keeps ------------------------------------------------------------------------
 
-ODD_VALUES = [None, True, False, 0, -7, 2**70, 1.5, 1e16, -0.0, float("nan"), float("inf"), "", "plain",
-              '引号"和\\反斜杠', "ctl\x01\n\t\x7f", "%s %d %%", "\u2028", [1, "a", None], {"b": 1, "a": [2]}, {},
-              Decimal("1.10"), datetime(2026, 11, 25, 10, tzinfo=timezone.utc), date(2026, 1, 1)]
+ODD_VALUES = [None, True, False, 0, -7, 2**63, 2**64, 2**70, -2**64, 1.5, 1e16, 1.5e-7, -0.0, 0.1 + 0.2,
+              float("nan"), float("inf"), float("-inf"), "", "plain", '引号"和\\反斜杠', "ctl\x01\n\t\x7f\x1f", "%s %d %%",
+              "\u2028\u2029", "😀 and \ufeff", "\ud800 lone", [1, "a", None], (2, "t"), {"b": 1, "a": [2]}, {},
+              {"z": {"y": [{"x": float("nan")}]}}, Decimal("1.10"), Decimal("NaN"), b"bytes",
+              datetime(2026, 11, 25, 10, tzinfo=timezone.utc), date(2026, 1, 1)]
+
+
+def _json_compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return a == b and type(a) is type(b)
 
 
 @pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
-def test_json_objects_write_what_json_dumps_writes(value):
-    objects = [{"b": value, "a": "x", "%k": 1, 'q"uote': value}, {"a": value}, {}, {1: "int key", 2: value}]
-    expected = [json.dumps(o, ensure_ascii=False, sort_keys=True, default=str) for o in objects]
-    assert landing._json_objects(objects) == expected
+def test_canonical_json_is_valid_utf8_json_of_the_same_value_as_json_writes_it(value):
+    objects = [{"b": value, "a": "x", "%k": 1, 'q"uote': value, "é": 0, "a2": {"n": value}}, {"a": value}, {}]
+    for obj in objects:
+        text = landing.canonical_json(obj)
+        decoded = text.decode("utf-8")  # valid UTF-8, whatever the value (lone surrogates come escaped)
+        assert _same_value(json.loads(decoded), json.loads(_json_compact(obj)))  # nothing lost, NaN kept
+        assert list(json.loads(decoded)) == sorted(obj)  # keys sorted
+        if not any(isinstance(v, float) for v in (value,)) and "\ud800" not in str(value):
+            assert decoded == _json_compact(obj)  # the same text as json's (floats may be spelt otherwise)
+        if landing._finite(obj):
+            assert landing.canonical_json(obj, finite=True) == text
 
 
 def test_json_objects_put_stand_ins_in_place_of_values():
     objects = [{"mobile": "13812345678", "n": 1}, {"mobile": "13900000000", "n": 2}, {"n": 3, "mobile": None}]
     clean = {"k": "tok:abc"}
-    stand_ins = {"mobile": ["tok:1", landing._Encoded(clean, json.dumps(clean)), None]}
+    stand_ins = {"mobile": ["tok:1", clean, None]}
     assert landing._json_objects(objects, stand_ins) == [
-        json.dumps({"mobile": "tok:1", "n": 1}, sort_keys=True),
-        json.dumps({"mobile": clean, "n": 2}, sort_keys=True),
-        json.dumps({"mobile": None, "n": 3}, sort_keys=True)]
+        b'{"mobile":"tok:1","n":1}', b'{"mobile":{"k":"tok:abc"},"n":2}', b'{"mobile":null,"n":3}']
+    assert objects[0]["mobile"] == "13812345678"  # the records themselves are left as they are
 
 
 # --- value conversions worked out once per distinct value -------------------------------------------
@@ -145,9 +167,9 @@ def test_event_payloads_are_written_once_and_match_json_dumps(ctx):
     token = ctx.cipher.token("phone", "+8613812345678")
     expected = [{"page": "p", "mobile": f"tok:{token}"}, {"b": 1, "a": "x"},
                 {"mobile": "inv:" + ctx.cipher.token("phone_raw", "bad")[:32]}, {}]
-    assert [r["payload"] for r in rows] == [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in expected]
+    assert [r["payload"] for r in rows] == [_json_compact(p) for p in expected]
     for row, record, payload in zip(rows, records, expected):
-        assert row["_raw"] == json.dumps({**record, "payload": payload}, ensure_ascii=False, sort_keys=True)
+        assert row["_raw"] == _json_compact({**record, "payload": payload})
 
 
 # --- reading files ----------------------------------------------------------------------------------
@@ -280,7 +302,7 @@ def test_csv_lines_with_quotes_go_through_csv_and_the_rest_as_text(tmp_path):
 def test_chunk_parts_refs_are_made_on_demand(tmp_path):
     dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", b'{"a": 1}\n\n{bad\n{"b": 2}\n')
     [chunk] = files.read_chunks(dropped, 10)
-    records, refs, failed = files.chunk_parts(chunk)
+    records, refs, failed, _ = files.chunk_parts(chunk)
     name = dropped.name
     assert records == [{"a": 1, "_file": name}, {"b": 2, "_file": name}]
     assert len(refs) == 2 and refs[0] == f"{name}:1" and refs[-1] == f"{name}:4" and refs[0:2] == [f"{name}:1", f"{name}:4"]
@@ -309,6 +331,9 @@ def test_jsonl_bytes_parse_agrees_with_json_loads(tmp_path, line):
         expected = (f"{name}:1", {**record, "_file": name} if isinstance(record, dict) else record, None)
     except ValueError as exc:
         expected = (f"{name}:1", line, f"line is not valid JSON: {exc.msg}")
+    if "\\ud800" in line:  # json reads it, but into no Unicode text: a parse error of its own
+        expected = (f"{name}:1", line, "line is not valid JSON text: it holds a lone surrogate (U+D800), which "
+                                       "is not a Unicode character")
     assert repr(got) == repr([expected])
 
 
@@ -323,3 +348,32 @@ def test_blocks_with_dead_rows_keep_the_landing_rows_columns_aligned(ctx, landin
     assert [(r["_source_id"], r["title"], r["mobile_token"]) for r in rows] == [
         (f"C{i}", f"t{i}", ctx.cipher.token("phone", f"+861391234567{i}")) for i in range(landing_rows)]
     assert [r["updated_at"] for r in rows] == [datetime(2026, 11, 25, 2 + i, tzinfo=timezone.utc) for i in range(landing_rows)]
+
+
+def test_jsonl_lines_with_lone_surrogates_are_dead_letters_and_the_rest_of_the_part_lands(tmp_path, ctx):
+    """json.loads reads a "\\ud800" escape into text that is no Unicode character: such a line cannot land
+    (no text column can hold it), and used to fail its whole part."""
+    def event(i: int, **extra) -> str:
+        record = {"event_id": f"e{i}", "tenant_id": "t001", "org_id": "hx_sh", "occurred_at": "2026-11-25T10:00:00Z",
+                  "source": "web", "type": "web.view.page", "payload": {"n": i}, **extra}
+        return json.dumps(record) + "\n"  # ensure_ascii: the surrogate stays an escape in the file
+
+    text = event(1) + event(2, ua="x\udc00y") + event(3, payload={"d": "\ud800"}) + event(4, payload={"n": float("nan")})
+    dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", text.encode())
+    [chunk] = files.read_chunks(dropped, 100)
+    landed, _, _ = landing.land_part(EVENTS, chunk, ctx)
+    result = landing.merge(EVENTS, [landed], ctx)
+    assert result.table.column("event_id").to_pylist() == ["e1", "e4"]
+    assert result.table.column("payload")[1].as_py() == '{"n":NaN}'  # kept as json writes it, not as null
+    assert [(d.record_ref, d.error_type, d.reason) for d in result.dead] == [
+        (f"{dropped.name}:{line}", "parse", "line is not valid JSON text: it holds a lone surrogate "
+                                            f"(U+{code}), which is not a Unicode character")
+        for line, code in ((2, "DC00"), (3, "D800"))]
+
+
+def test_parts_say_whether_their_records_can_hold_nan(tmp_path):
+    plain = _dropped(tmp_path, "events_2026-11-25.jsonl", b'{"a": 1.5}\n{"b": [1e300]}\n')
+    odd = _dropped(tmp_path, "events_2026-11-26.jsonl", b'{"a": 1.5}\n{"b": NaN}\n')
+    csv_file = _dropped(tmp_path, "contacts_2026-11-25.csv", b"record_id,name\nr1,NaN\n")
+    assert [files.chunk_parts(c)[3] for d in (plain, odd, csv_file) for c in files.read_chunks(d, 10)] == \
+        [True, False, True]
