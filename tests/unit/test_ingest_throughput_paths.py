@@ -107,6 +107,12 @@ def test_ods_json_text_is_stored_with_zstd_and_reads_back(tmp_path, ctx):
     stored = con.execute("select _raw, payload from ods.sdk_events order by event_id limit 1").fetchall()[0]
     assert stored == tuple(processed.table.sort_by("event_id").select(["_raw", "payload"]).slice(0, 1).to_pylist()[0].values())
     assert store.zstd_columns(FILE_CONTACTS) == ["_raw"]
+    assert store.ciphertext_columns(FILE_CONTACTS) == ["mobile_enc", "email_enc"]
+    stored_as = dict(con.execute(
+        "select column_name, string_agg(distinct compression, ',') from pragma_storage_info('ods.sdk_events') "
+        "where segment_type = 'BLOB' group by column_name").fetchall())
+    assert stored_as and set(stored_as.values()) == {"Uncompressed"}  # random bytes: no analysis spent
+    assert sorted(stored_as) == sorted(store.ciphertext_columns(EVENTS))
 
 
 def test_the_writer_stores_only_the_newest_version_and_skips_events_landed_on_another_date(tmp_path, ctx):
