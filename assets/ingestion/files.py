@@ -148,9 +148,9 @@ class Refs(Sequence[str]):
 
 def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
     """(the chunk's records that parsed, their references, the records that did not parse, whether
-    the records are known to hold no NaN or Infinity): what chunk_records returns, without an object
-    per record. CSV holds text only, and orjson refuses those numbers; json.loads, which reads what
-    orjson leaves to it, accepts them."""
+    the records are known to hold no NaN, Infinity or lone surrogate): what chunk_records returns,
+    without an object per record. CSV holds text only, and orjson refuses all three; json.loads, which
+    reads what orjson leaves to it, accepts them (a line with a lone surrogate is rejected here)."""
     name = chunk.name
     if chunk.fmt == "csv":
         header, line_numbers, rows = chunk.data
@@ -171,7 +171,7 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
         return records, Refs(f"{name}:", line_numbers), [], True
     if chunk.fmt == "jsonl":
         records, numbers, rejected = [], [], []
-        finite = True
+        strict = True
         for index, raw in enumerate(chunk.data, chunk.first + 1):
             record = _fast_loads(raw)
             if record is _MISSING:
@@ -184,12 +184,12 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
                 except ValueError as exc:
                     rejected.append(FileRecord(f"{name}:{index}", line.rstrip("\n"), _not_json(exc)))
                     continue
-                finite = False
+                strict = False
             if record.__class__ is dict:
                 record["_file"] = name
             records.append(record)
             numbers.append(index)
-        return records, Refs(f"{name}:", numbers), rejected, finite
+        return records, Refs(f"{name}:", numbers), rejected, strict
     rows = [{**row, "_file": name} for row in chunk.data.to_pylist()]
     return rows, Refs(f"{name}:row ", list(range(chunk.first + 1, chunk.first + 1 + len(rows)))), [], False
 

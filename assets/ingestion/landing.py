@@ -301,6 +301,38 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _lone_surrogate(value: Any) -> tuple[str, str] | None:
+    """(field, the surrogate) of the first text in value (a record), at any depth, that holds a lone
+    surrogate."""
+    if value.__class__ is dict:
+        items = value.items()
+    elif value.__class__ is list or value.__class__ is tuple:
+        items = ((f"[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        kind = item.__class__
+        if kind is str:
+            if item.isascii():
+                continue
+            try:
+                item.encode()
+                continue
+            except UnicodeEncodeError as exc:
+                found = "", item[exc.start]
+        elif kind is dict or kind is list or kind is tuple:
+            found = _lone_surrogate(item)
+            if found is None:
+                continue
+        else:
+            continue
+        name = key if isinstance(key, str) else str(key)
+        if found[0]:
+            name = name + found[0] if found[0][:1] == "[" else f"{name}.{found[0]}"
+        return name, found[1]
+    return None
+
+
 def _json_objects(objects: list[dict], stand_ins: dict[str, list] | None = None, *, finite: bool = False
                   ) -> list[bytes]:
     """canonical_json(o) for each object, with stand_ins[key][j], where set, in place of objects[j][key]."""
@@ -378,7 +410,7 @@ def _protect_text(ctx: LandingContext, kind: str, text: str) -> tuple[str | None
     return token, normalized, "tok:" + token, warning
 
 
-def _shape(spec: EntitySpec, records: list[Any], block: _Block) -> list[dict]:
+def _shape(spec: EntitySpec, records: list[Any], block: _Block, strict: bool) -> list[dict]:
     rows: list[dict] = []
     c3_by_keys, nested_c3 = block.memo.c3_by_keys, block.memo.nested_c3
     for i, record in enumerate(records):
@@ -417,6 +449,11 @@ def _shape(spec: EntitySpec, records: list[Any], block: _Block) -> list[dict]:
         if untitled:  # csv.DictReader keeps cells past the header under None: no field to land them in
             block.reject(i, "", "schema", "record has values without a field name (a CSV row with more "
                                           "cells than its header)")
+        elif not strict:  # json reads "\ud800" escapes into text that no column or cipher can take
+            found = _lone_surrogate(record)
+            if found is not None:
+                block.reject(i, found[0], "invalid_value", f"field {found[0]!r}: text holds a lone surrogate "
+                                                           f"(U+{ord(found[1]):04X}), which is not a Unicode character")
         rows.append(record)
     return rows
 
@@ -526,7 +563,7 @@ def _typed_column(ctx: LandingContext, f: Field, values: list, block: _Block, *,
         block.columns[f"{f.name}_check_ok"] = check_ok
 
 
-def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _Block, finite: bool) -> None:
+def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _Block, strict: bool) -> None:
     """Tokenise personal data inside a JSON field (event payloads) and keep it redacted."""
     columns = {f"{name}_{kind}_{part}": [None] * len(rows) for kind in _PAYLOAD_KINDS for part in ("token", "enc")}
     columns[f"{name}_phone_is_mobile"] = [None] * len(rows)
@@ -557,7 +594,7 @@ def _json_pii_column(ctx: LandingContext, name: str, rows: list[dict], block: _B
         landing.append(i)
         cleaned.append(clean)
     redacted_json, stand_ins = block.columns[name], block.redactions(name)
-    for i, clean, text in zip(landing, cleaned, _json_objects(cleaned, finite=finite)):
+    for i, clean, text in zip(landing, cleaned, _json_objects(cleaned, finite=strict)):
         redacted_json[i] = text
         stand_ins[i] = clean
     block.columns.update(columns)
@@ -596,12 +633,13 @@ def _block_schema(spec: EntitySpec) -> pa.Schema:
     return pa.schema([f for f in ods_schema(spec) if f.name not in _CONSTANT_COLUMNS])
 
 
-def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo, finite: bool
+def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo, strict: bool
                 ) -> tuple[list, pa.RecordBatch, list[str], list | None]:
-    """(errors per record, the rows that land, their source ids, their updated_field values). finite:
-    the records are known to hold no NaN or Infinity (canonical_json)."""
+    """(errors per record, the rows that land, their source ids, their updated_field values). strict:
+    the records are known to hold no NaN, Infinity or lone surrogate (as CSV text and JSON that orjson
+    parsed cannot)."""
     block = _Block(records, memo)
-    rows = _shape(spec, records, block)
+    rows = _shape(spec, records, block, strict)
     errors = block.errors
     names = [f.name for f in spec.fields]
     try:  # every row has every field (files with a header, complete API records): one pass
@@ -626,7 +664,7 @@ def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo:
                     for name, error_type, reason in check(row, check_ctx)[:1]:
                         block.reject(i, name, error_type, f"field {name!r}: {reason}")
     for name in spec.scan_json_pii:
-        _json_pii_column(ctx, name, rows, block, finite)
+        _json_pii_column(ctx, name, rows, block, strict)
 
     ok = [i for i, error in enumerate(errors) if error is None]
     if len(ok) == len(rows):
@@ -635,7 +673,7 @@ def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo:
         landing = [rows[i] for i in ok]
         stand_ins = {name: [column[i] for i in ok] for name, column in block.redacted.items()}
         pick = ok
-    raws = _json_objects(landing, stand_ins, finite=finite)  # hashed and stored as they are
+    raws = _json_objects(landing, stand_ins, finite=strict)  # hashed and stored as they are
     source_ids = _source_ids(spec, landing)
     meta = {"_source_id": source_ids, "_record_hash": ctx.cipher.record_hashes(raws), "_raw": raws,
             "_dq_flags": [flags or [] for flags in block.flags] if pick is None else
@@ -722,7 +760,7 @@ class Landed:
         return self.table
 
 
-def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext, *, finite: bool = False
+def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingContext, *, strict: bool = False
           ) -> Landed:
     memo = _Memo()
     dead: list[DeadLetter] = []
@@ -731,7 +769,7 @@ def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingCon
     order: list | None = [] if spec.updated_field else None
     for start in range(0, len(records), BLOCK_ROWS):
         part = records[start:start + BLOCK_ROWS]
-        errors, rows, ids, updated = _land_block(spec, part, ctx, memo, finite)
+        errors, rows, ids, updated = _land_block(spec, part, ctx, memo, strict)
         dead += [DeadLetter(refs[start + i], error[0] or None, error[1], error[2], strip_c3(part[i]))
                  for i, error in enumerate(errors) if error is not None]
         blocks.append(rows)
@@ -788,8 +826,8 @@ def land_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext, spool: str | 
     `merge` then makes of its parts). Runs in worker processes for large files, which hand the rows
     over in a file in the `spool` directory."""
     with _gc_paused():
-        records, refs, failed, finite = chunk_parts(chunk)
-        landed = _land(spec, records, refs, ctx, finite=finite)
+        records, refs, failed, strict = chunk_parts(chunk)
+        landed = _land(spec, records, refs, ctx, strict=strict)
         landed.rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in failed]
         if spool is not None:
             landed.spool(spool)

@@ -377,3 +377,36 @@ def test_parts_say_whether_their_records_can_hold_nan(tmp_path):
     csv_file = _dropped(tmp_path, "contacts_2026-11-25.csv", b"record_id,name\nr1,NaN\n")
     assert [files.chunk_parts(c)[3] for d in (plain, odd, csv_file) for c in files.read_chunks(d, 10)] == \
         [True, False, True]
+
+
+def test_api_records_with_lone_surrogates_are_dead_letters_and_the_rest_of_the_page_lands(tmp_path, ctx):
+    """An API page parsed by json may hold "\\ud800" escapes; the record holding one cannot land (no text
+    column or cipher takes it), and used to fail its whole page. Its dead letter is stored and replays."""
+    import duckdb
+
+    from assets.ingestion import store
+    from resources.warehouse import WarehouseSession
+
+    records = [{"id": "C1", "name": "王\ud800", "updated_at": "2026-11-25T10:00:00Z"},
+               {"id": "C2", "name": "ok", "updated_at": "2026-11-25T10:00:00Z"},
+               {"id": "C3", "mobile": "138\udc00", "updated_at": "2026-11-25T10:00:00Z"},
+               {"id": "C4", "extra": {"tags": ["a", "v\ud801"]}, "updated_at": "2026-11-25T10:00:00Z"},
+               {"id": "C5", "name": json.loads('"\\ud83d\\ude00"'), "updated_at": "2026-11-25T10:00:00Z"}]  # a pair: 😀
+    result = process(CRM_CONTACTS, records, [f"id={r['id']}" for r in records], ctx)
+    assert result.table.column("_source_id").to_pylist() == ["C2", "C5"]
+    assert [(d.record_ref, d.field, d.error_type, d.reason) for d in result.dead] == [
+        ("id=C1", "name", "invalid_value", "field 'name': text holds a lone surrogate (U+D800), which is not a "
+                                           "Unicode character"),
+        ("id=C3", "mobile", "invalid_value", "field 'mobile': text holds a lone surrogate (U+DC00), which is not "
+                                             "a Unicode character"),
+        ("id=C4", "extra.tags[1]", "invalid_value", "field 'extra.tags[1]': text holds a lone surrogate (U+D801), "
+                                                    "which is not a Unicode character")]
+
+    con = duckdb.connect(str(tmp_path / "t001.duckdb"))
+    con.execute("create schema ods")
+    session = WarehouseSession(type("T", (), {"id": "t001", "org_ids": frozenset({"hx_sh"}),
+                                              "timezone": "Asia/Shanghai"})(), con)
+    batch = store.start_batch(session, CRM_CONTACTS, date(2026, 11, 25), kind="pull", replace_partition=True)
+    store.write_page(session, batch, result, ctx.cipher, next_cursor=None)
+    [(payload_enc,)] = con.execute(f"select payload_enc from {store.DEAD_LETTERS} where record_ref = 'id=C1'").fetchall()
+    assert json.loads(ctx.cipher.decrypt(store.DEAD_LETTER_AAD, payload_enc))["name"] == "王\ud800"  # kept as received
