@@ -150,7 +150,7 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
     """(the chunk's records that parsed, their references, the records that did not parse, whether
     the records are known to hold no NaN, Infinity or lone surrogate): what chunk_records returns,
     without an object per record. CSV holds text only, and orjson refuses all three; json.loads, which
-    reads what orjson leaves to it, accepts them (a line with a lone surrogate is rejected here)."""
+    reads what orjson leaves to it, accepts them (landing checks such records)."""
     name = chunk.name
     if chunk.fmt == "csv":
         header, line_numbers, rows = chunk.data
@@ -180,9 +180,9 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
                     continue
                 try:
                     record = json.loads(line)
-                    json.dumps(record, ensure_ascii=False).encode()
                 except ValueError as exc:
-                    rejected.append(FileRecord(f"{name}:{index}", line.rstrip("\n"), _not_json(exc)))
+                    rejected.append(FileRecord(f"{name}:{index}", line.rstrip("\n"),
+                                               f"line is not valid JSON: {exc.msg}"))
                     continue
                 strict = False
             if record.__class__ is dict:
@@ -195,13 +195,6 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
 
 
 _MISSING = object()
-
-
-def _not_json(exc: ValueError) -> str:
-    if isinstance(exc, UnicodeEncodeError):  # json.loads reads "\ud800" escapes into text no field can hold
-        return (f"line is not valid JSON text: it holds a lone surrogate (U+{ord(exc.object[exc.start]):04X}), "
-                "which is not a Unicode character")
-    return f"line is not valid JSON: {exc.msg}"
 
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)

@@ -276,11 +276,16 @@ def canonical_json(value: Any, *, finite: bool = False) -> bytes:
             return orjson.dumps(value, default=str, option=_ORJSON)
         except orjson.JSONEncodeError:
             pass
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return utf8_json(value, sort_keys=True, separators=(",", ":"))
+
+
+def utf8_json(value: Any, **options: Any) -> bytes:
+    """json.dumps(value, ensure_ascii=False, default=str, **options) as UTF-8; text with a lone
+    surrogate (json.loads reads "\ud800" escapes) has it escaped, as JSON allows, for no UTF-8 holds it."""
     try:
-        return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate (json.loads reads "\ud800"): escaped, as JSON allows
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+        return json.dumps(value, ensure_ascii=False, default=str, **options).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, default=str, **options).encode()
 
 
 def _finite(value: Any) -> bool:

@@ -245,11 +245,12 @@ def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, wor
                      size: Callable[[Any], int], parallel_after: int, remote: Callable | None = None,
                      depth: int | None = None) -> Iterator:
     """land(spec, item, ctx) for each item, in order. Items are landed in this process until those seen
-    hold parallel_after records and another follows, or the worker processes are up; then in them (by `remote`, if given,
-    else `land`), at most `depth` (2 x workers) at a time, so that they keep busy while this process
-    commits, as this process writes the results. If reading the items fails, the items already read are landed
-    first, so that they can be committed before the failure is recorded. On leaving early, items not
-    started are cancelled and those running are waited for, so nothing lands after this returns."""
+    hold parallel_after records and another follows, or the worker processes are up; then in them (by
+    `remote`, if given, else `land`), at most `depth` (2 x workers) at a time, so that they keep busy
+    while this process commits, as this process writes the results. If reading the items fails, the
+    items already read are landed first, so that they can be committed before the failure is recorded.
+    On leaving early, items not started are cancelled and those running are waited for, so nothing
+    lands after this returns."""
     remote = remote or land
     depth = depth or 2 * workers
     source = iter(items)

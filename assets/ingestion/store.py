@@ -6,7 +6,6 @@ dead-lettered holds for every batch at every commit.
 """
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fincdp.pii import TenantCipher
-from assets.ingestion.landing import LandingContext, Processed, ods_schema
+from assets.ingestion.landing import LandingContext, Processed, ods_schema, utf8_json
 from assets.ingestion.specs import EntitySpec
 from resources.warehouse import WarehouseSession
 from resources.warehouse_engines import column_type
@@ -355,17 +354,6 @@ class ReadAhead:
         return item
 
 
-def _received_text(record: Any) -> str:
-    """A dead letter's record as JSON text, as received (lone surrogates, a reason for dead letters, come
-    escaped: the text must encode to UTF-8 to be encrypted)."""
-    text = json.dumps(record, ensure_ascii=False, default=str)
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return json.dumps(record, default=str)
-    return text
-
-
 def _write_dead_letters(session: WarehouseSession, batch: Batch, processed: Processed, cipher: TenantCipher
                         ) -> None:
     if not processed.dead:
@@ -377,7 +365,7 @@ def _write_dead_letters(session: WarehouseSession, batch: Batch, processed: Proc
         "business_date": batch.business_date, "batch_id": batch.batch_id,
         "record_ref": d.record_ref, "field": d.field, "error_type": d.error_type,
         "reason": d.reason,
-        "payload_enc": cipher.encrypt(DEAD_LETTER_AAD, _received_text(d.payload)),
+        "payload_enc": cipher.encrypt(DEAD_LETTER_AAD, utf8_json(d.payload).decode()),  # as received
         "received_at": received_at, "status": "open", "attempts": 1,
         "resolved_at": None, "resolved_by_batch": None} for d in processed.dead],
         schema=DEAD_LETTER_SCHEMA))
