@@ -502,8 +502,10 @@ def test_dbt_snapshot_check_strategy_invalidates_hard_deletes(server, client, tm
     # Without join_use_nulls = 1 dbt-clickhouse's snapshot SQL misses deleted rows (its left join reads 0, not
     # NULL, for a missing key): ClickHouse/dbt-clickhouse#271. The same holds on a ClickHouse server.
     snapshot_rounds(server, client, tmp_path, "snap_invalidate", "invalidate", "{join_use_nulls: 1}")
+    # Two rounds within one second tie on dbt_valid_from (a DateTime, seconds): the closed version first.
     rows = client.query("SELECT customer_id, tier, dbt_valid_to IS NULL AS current "
-                        "FROM snap_invalidate.customers_snapshot ORDER BY customer_id, dbt_valid_from").result_rows
+                        "FROM snap_invalidate.customers_snapshot ORDER BY customer_id, dbt_valid_from, current"
+                        ).result_rows
     assert rows == [(1, "gold", 1), (2, "silver", 0), (2, "gold", 1), (3, "bronze", 0)]
 
 
