@@ -19,7 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -254,13 +254,25 @@ class TenantCipher:
         mac.update(f"{kind}\x1f{normalized}".encode())
         return mac.hexdigest()
 
+    def tokens(self, kind: str, normalized: list[str]) -> list[str]:
+        """token(kind, value) of each value."""
+        base = self._mac.copy()
+        base.update(f"{kind}\x1f".encode())
+        copy = base.copy
+        out = []
+        for value in normalized:
+            mac = copy()
+            mac.update(value.encode())
+            out.append(mac.hexdigest())
+        return out
+
     def record_hash(self, canonical: bytes) -> str:
         mac = self._mac.copy()
         mac.update(b"record\x1f" + canonical)
         return mac.hexdigest()
 
-    def record_hashes(self, canonicals: list[bytes]) -> list[str]:
-        """record_hash of each."""
+    def record_hashes(self, canonicals: Iterable[bytes]) -> list[str]:
+        """record_hash of each (bytes or memoryviews)."""
         base = self._mac.copy()
         base.update(b"record\x1f")
         copy = base.copy

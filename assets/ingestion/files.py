@@ -154,20 +154,7 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
     name = chunk.name
     if chunk.fmt == "csv":
         header, line_numbers, rows = chunk.data
-        width = len(header)
-        records = []
-        for row in rows:
-            if row.__class__ is str:  # a line without quotes: csv splits it at its commas
-                row = row.rstrip("\r\n").split(",")
-            record = dict(zip(header, row))
-            if width != len(row):
-                if width < len(row):
-                    record[None] = row[width:]  # csv.DictReader's restkey
-                else:
-                    for key in header[len(row):]:
-                        record[key] = None      # and its restval
-            record["_file"] = name
-            records.append(record)
+        records = [csv_record(header, csv_cells(row), name) for row in rows]
         return records, Refs(f"{name}:", line_numbers), [], True
     if chunk.fmt == "jsonl":
         records, numbers, rejected = [], [], []
@@ -192,6 +179,25 @@ def chunk_parts(chunk: Chunk) -> tuple[list, Refs, list[FileRecord], bool]:
         return records, Refs(f"{name}:", numbers), rejected, strict
     rows = [{**row, "_file": name} for row in chunk.data.to_pylist()]
     return rows, Refs(f"{name}:row ", list(range(chunk.first + 1, chunk.first + 1 + len(rows)))), [], False
+
+
+def csv_cells(row: str | list[str]) -> list[str]:
+    """A CSV row's cells: a line without quotes split at its commas, as csv splits it."""
+    return row.rstrip("\r\n").split(",") if row.__class__ is str else row
+
+
+def csv_record(header: list[str], cells: list[str], name: str) -> dict:
+    """The record csv.DictReader makes of a row, with the file's name."""
+    record = dict(zip(header, cells))
+    width = len(header)
+    if width != len(cells):
+        if width < len(cells):
+            record[None] = cells[width:]  # csv.DictReader's restkey
+        else:
+            for key in header[len(cells):]:
+                record[key] = None      # and its restval
+    record["_file"] = name
+    return record
 
 
 _MISSING = object()

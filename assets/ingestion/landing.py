@@ -26,7 +26,6 @@ import pyarrow as pa
 
 from fincdp.pii import (InvalidValue, TenantCipher, c3_fields, is_c3_name, is_mobile_number,
                         normalize_credit_code, normalize_email, normalize_id_number, normalize_phone)
-from assets.ingestion.files import Chunk, chunk_parts
 from assets.ingestion.specs import PAYLOAD_PII, CheckContext, EntitySpec, Field
 
 DECIMAL = pa.decimal128(38, 6)
@@ -639,8 +638,8 @@ def _block_schema(spec: EntitySpec) -> pa.Schema:
 
 
 def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo, strict: bool
-                ) -> tuple[list, pa.RecordBatch, list[str], list | None]:
-    """(errors per record, the rows that land, their source ids, their updated_field values). strict:
+                ) -> tuple[list, pa.RecordBatch, list[str]]:
+    """(errors per record, the rows that land, their source ids). strict:
     the records are known to hold no NaN, Infinity or lone surrogate (as CSV text and JSON that orjson
     parsed cannot)."""
     block = _Block(records, memo)
@@ -696,10 +695,7 @@ def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo:
         if column is None:
             column = block.columns[f.name] if select is None else select(block.columns[f.name])
         arrays.append(pa.array(column, f.type))
-    order = block.columns.get(spec.updated_field) if spec.updated_field else None
-    if order is not None and select is not None:
-        order = list(select(order))
-    return errors, pa.RecordBatch.from_arrays(arrays, schema=schema), source_ids, order
+    return errors, pa.RecordBatch.from_arrays(arrays, schema=schema), source_ids
 
 
 @contextmanager
@@ -732,7 +728,6 @@ class Landed:
     more of these (a file chunk's parts land in different processes and merge where they are written)."""
     table: pa.Table | None    # one row per record that landed, in input order (_block_schema)
     source_ids: list[str]
-    order: list | None        # the spec's updated_field per row, when it has one
     dead: list[DeadLetter]
     received: int             # records landed here, as rows or dead letters
     rejected: list[DeadLetter] = field(default_factory=list)  # records that never reached landing
@@ -771,17 +766,14 @@ def _land(spec: EntitySpec, records: list[Any], refs: list[str], ctx: LandingCon
     dead: list[DeadLetter] = []
     blocks: list[pa.RecordBatch] = []
     source_ids: list[str] = []
-    order: list | None = [] if spec.updated_field else None
     for start in range(0, len(records), BLOCK_ROWS):
         part = records[start:start + BLOCK_ROWS]
-        errors, rows, ids, updated = _land_block(spec, part, ctx, memo, strict)
+        errors, rows, ids = _land_block(spec, part, ctx, memo, strict)
         dead += [DeadLetter(refs[start + i], error[0] or None, error[1], error[2], strip_c3(part[i]))
                  for i, error in enumerate(errors) if error is not None]
         blocks.append(rows)
         source_ids += ids
-        if order is not None:
-            order += updated if updated is not None else [None] * len(ids)
-    return Landed(pa.Table.from_batches(blocks, schema=_block_schema(spec)), source_ids, order, dead, len(records))
+    return Landed(pa.Table.from_batches(blocks, schema=_block_schema(spec)), source_ids, dead, len(records))
 
 
 def merge(spec: EntitySpec, parts: list[Landed], ctx: LandingContext) -> Processed:
@@ -790,19 +782,22 @@ def merge(spec: EntitySpec, parts: list[Landed], ctx: LandingContext) -> Process
     before landing last."""
     if len(parts) == 1:
         [only] = parts
-        source_ids, order, table = only.source_ids, only.order, only.loaded()
+        source_ids, table = only.source_ids, only.loaded()
     else:
         source_ids = [i for part in parts for i in part.source_ids]
-        order = None if spec.updated_field is None else [v for part in parts for v in part.order]
         table = pa.concat_tables([part.loaded() for part in parts])
     chosen: dict[str, int] = {}  # source id -> row
     duplicates = 0
+    order = None  # the rows' updated_field values, read once a repeat needs them
     for i, source_id in enumerate(source_ids):
         previous = chosen.get(source_id)
         if previous is not None:
             duplicates += 1
-            if order is not None and order[previous] and order[i] and order[previous] > order[i]:
-                continue
+            if spec.updated_field:
+                if order is None:
+                    order = _comparable_values(table.column(spec.updated_field))
+                if order[previous] is not None and order[i] is not None and order[previous] > order[i]:
+                    continue
         chosen[source_id] = i
     keep = None
     if duplicates:  # the chosen rows, in order
@@ -820,23 +815,17 @@ def merge(spec: EntitySpec, parts: list[Landed], ctx: LandingContext) -> Process
     return Processed(pa.Table.from_arrays(columns, schema=schema), dead, received, duplicates, keep)
 
 
+def _comparable_values(column: pa.ChunkedArray) -> list:
+    """A column's values as Python values that compare as they do (timestamps as their microseconds:
+    datetimes with a zone cost microseconds each to make)."""
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.int64())
+    return column.to_pylist()
+
+
 def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Processed:
     """Add records rejected before landing (lines that are not JSON, unreadable files)."""
     return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
-
-
-def land_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext, spool: str | None = None
-              ) -> tuple[Landed, int, bool]:
-    """Parse and land a part of a dropped file: (landed, its records, whether it ends its chunk, which
-    `merge` then makes of its parts). Runs in worker processes for large files, which hand the rows
-    over in a file in the `spool` directory."""
-    with _gc_paused():
-        records, refs, failed, strict = chunk_parts(chunk)
-        landed = _land(spec, records, refs, ctx, strict=strict)
-        landed.rejected = [DeadLetter(r.ref, None, "parse", r.parse_error, r.record) for r in failed]
-        if spool is not None:
-            landed.spool(spool)
-    return landed, chunk.size, chunk.ends_chunk
 
 
 def land_page(spec: EntitySpec, page: tuple[list, list[str], Any], ctx: LandingContext) -> tuple[Processed, Any]:

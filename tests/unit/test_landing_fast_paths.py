@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from assets.ingestion import files, landing
+from assets.ingestion import files, landing, parts
 from assets.ingestion.landing import LandingContext, process
 from assets.ingestion.specs import CRM_CONTACTS, EVENTS, FILE_CONTACTS
 from fincdp import pii
@@ -358,7 +358,7 @@ def test_jsonl_lines_with_lone_surrogates_are_dead_letters_and_the_rest_of_the_p
     text = event(1) + event(2, ua="x\udc00y") + event(3, payload={"d": "\ud800"}) + event(4, payload={"n": float("nan")})
     dropped = _dropped(tmp_path, "events_2026-11-25.jsonl", text.encode())
     [chunk] = files.read_chunks(dropped, 100)
-    landed, _, _ = landing.land_part(EVENTS, chunk, ctx)
+    landed, _, _ = parts.land_part(EVENTS, chunk, ctx)
     result = landing.merge(EVENTS, [landed], ctx)
     assert result.table.column("event_id").to_pylist() == ["e1", "e4"]
     assert result.table.column("payload")[1].as_py() == '{"n":NaN}'  # kept as json writes it, not as null

@@ -10,7 +10,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from assets.ingestion import files, landing
-from assets.ingestion.landing import LandingContext, land_part, merge, process
+from assets.ingestion.landing import LandingContext, merge, process
+from assets.ingestion.parts import land_part
 from assets.ingestion.specs import EVENTS, FILE_CONTACTS, PAYLOAD_PII
 from fincdp.pii import LocalKeyFileProvider, TenantCipher
 

@@ -1,0 +1,118 @@
+"""A CSV part landed column by column (parts.land_csv_part) must give exactly what landing its records one
+by one gives: the same rows in the same order, `_raw`, tokens, hashes, flags and typed values, the same
+dead letters and counts. Only ciphertexts differ, by nonce (compared by their plaintexts). Files are
+written by csv.writer from values chosen to reach every branch: quoted cells, escapes, line breaks in
+cells, rows with too few or too many cells, messy and invalid personal data, timestamps that look
+common but are not dates."""
+import csv
+import io
+import random
+
+import pytest
+
+from assets.ingestion import files, landing, parts
+from assets.ingestion.landing import merge
+from assets.ingestion.specs import FILE_CONTACTS
+
+from tests.unit.test_landing_parts import EMAILS, MOBILES, STAMPS, TEXTS, _comparable, ctx  # noqa: F401
+
+COMMON_MOBILES = ["13812345678", "19900001111", "12812345678", "1381234567", "138123456789"]
+COMMON_EMAILS = ["ok@example.com", "Zhang.Wei@Example.COM", "a.b-c+d@mail.example.cn", ".a@b.com", "a.@b.com",
+                 "a@b..com", "a@b.c", "ＡＢ@example.com", "a@例子.com", "a b@example.com", "x@y.z1"]
+COMMON_STAMPS = ["2026-11-25T10:00:00+08:00", "2026-11-25T10:00:00.123Z", "2026-11-25T10:00:00.123456-03:30",
+                 "2026-02-30T10:00:00+08:00", "0999-01-01T00:00:00+00:00", "0000-01-01T00:00:00+00:00",
+                 "2026-11-25T10:00:00+24:00", "2026-11-25T10:00:00.12+08:00", " 2026-11-25T10:00:00+08:00",
+                 "2026-11-25T23:59:59Z"]
+HEADERS = [
+    ["record_id", "name", "mobile", "email", "company", "title", "city", "signed_up_at"],
+    ["备注", "signed_up_at", "email", "record_id", "mobile", "name", "Zeta", "a\"b"],  # extra, odd, missing columns
+    ["record_id", "mobile", "email", "signed_up_at", "password"],                    # C3: every row a dead letter
+    ["record_id", "name", "name", "mobile"],                                          # a repeated column name
+]
+
+
+def _value(rng: random.Random, column: str, ids: list[str]) -> str:
+    if column == "record_id":
+        return rng.choice(ids) if rng.random() > 0.03 else ""
+    if column == "mobile":
+        return rng.choice(COMMON_MOBILES * 3 + MOBILES)
+    if column == "email":
+        return rng.choice(COMMON_EMAILS * 2 + EMAILS)
+    if column == "signed_up_at":
+        return rng.choice(COMMON_STAMPS * 2 + STAMPS)
+    return rng.choice(TEXTS) if rng.random() < 0.3 else rng.choice(["王柳", "ent_0001", "总裁", "", "Acme Ltd", "C:\\dir"])
+
+
+def _csv_file(rng: random.Random, header: list[str], n: int) -> bytes:
+    ids = [f"c{i}" for i in range(max(1, n // rng.choice([1, 2, 4])))]  # repeats within and across parts
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator=rng.choice(["\n", "\r\n"]))
+    writer.writerow(header)
+    for _ in range(n):
+        row = [_value(rng, column, ids) for column in header]
+        roll = rng.random()
+        if roll < 0.03:
+            row = row[:-1]                    # a cell short: csv.DictReader's restval
+        elif roll < 0.05:
+            row = row + ["extra"]             # a cell too many: a dead letter
+        writer.writerow(row)
+    return out.getvalue().encode()
+
+
+def _record_path(chunk: files.Chunk, ctx) -> landing.Landed:
+    records, refs, failed, strict = files.chunk_parts(chunk)
+    return landing._land(FILE_CONTACTS, records, refs, ctx, strict=strict)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_a_csv_part_landed_by_columns_equals_its_records_landed_one_by_one(ctx, tmp_path, seed):
+    rng = random.Random(seed)
+    header = HEADERS[seed % len(HEADERS)]
+    path = tmp_path / "contacts_2026-11-25.csv"
+    path.write_bytes(_csv_file(rng, header, rng.choice([1, 7, 60, 700, 2 * landing.BLOCK_ROWS + 5])))
+    dropped = files.parse_file_name(path)
+    chunks = list(files.read_chunks(dropped, 500, part=rng.choice([50, 170, 500])))
+    by_columns, by_records = [], []
+    for chunk in chunks:
+        landed = parts.land_csv_part(FILE_CONTACTS, chunk, ctx)
+        assert (landed is None) == (seed % len(HEADERS) >= 2)  # the C3 and repeated-name headers
+        by_columns.append(landed or _record_path(chunk, ctx))
+        by_records.append(_record_path(chunk, ctx))
+        one_columns = merge(FILE_CONTACTS, by_columns[-1:], ctx)
+        one_records = merge(FILE_CONTACTS, by_records[-1:], ctx)
+        assert _comparable(one_columns, ctx, FILE_CONTACTS) == _comparable(one_records, ctx, FILE_CONTACTS)
+        assert one_columns.table.schema == one_records.table.schema
+    whole_columns, whole_records = merge(FILE_CONTACTS, by_columns, ctx), merge(FILE_CONTACTS, by_records, ctx)
+    assert _comparable(whole_columns, ctx, FILE_CONTACTS) == _comparable(whole_records, ctx, FILE_CONTACTS)
+
+
+def test_common_values_are_normalised_as_columns_and_the_rest_value_by_value(ctx, tmp_path):
+    path = tmp_path / "contacts_2026-11-25.csv"
+    path.write_text("record_id,mobile,email,signed_up_at\n"
+                    "c1,13812345678,Zhang.Wei@Example.COM,2026-11-25T10:00:00+08:00\n"
+                    "c2,+86 138 1234 5678,Zhang@例子.中国,2026-11-25 10:00:00\n"
+                    "c3,12345,a@b,2026-11-25T10:00:00Z\n", encoding="utf-8")
+    [chunk] = files.read_chunks(files.parse_file_name(path), 10)
+    rows = parts.land_csv_part(FILE_CONTACTS, chunk, ctx).table.to_pylist()
+    tokens = [ctx.cipher.token("phone", "+8613812345678")] * 2 + [None]
+    assert [r["mobile_token"] for r in rows] == tokens
+    assert [r["mobile_is_mobile"] for r in rows] == [True, True, None]
+    assert [ctx.cipher.decrypt("email", r["email_enc"]) for r in rows] == ["zhang.wei@example.com",
+                                                                            "zhang@xn--fsqu00a.xn--fiqs8s", "a@b"]
+    assert [r["signed_up_at"].isoformat() for r in rows] == ["2026-11-25T02:00:00+00:00",  # the tenant's zone
+                                                             "2026-11-25T02:00:00+00:00", "2026-11-25T10:00:00+00:00"]
+    assert rows[2]["_dq_flags"] == ["mobile: not a valid phone number", "email: not an email address"]
+    assert '"mobile":"tok:' in rows[0]["_raw"] and "13812345678" not in rows[0]["_raw"]
+
+
+def test_a_row_needing_json_escapes_or_missing_its_id_takes_the_record_path(ctx, tmp_path):
+    path = tmp_path / "contacts_2026-11-25.csv"
+    path.write_text('record_id,name,mobile\nc1,"say ""hi""",13812345678\n,no id,13812345678\nc3,plain,\n',
+                    encoding="utf-8")
+    [chunk] = files.read_chunks(files.parse_file_name(path), 10)
+    landed = parts.land_csv_part(FILE_CONTACTS, chunk, ctx)
+    assert landed.source_ids == ["contacts_2026-11-25.csv:c1", "contacts_2026-11-25.csv:c3"]  # input order
+    assert landed.table.column("_raw").to_pylist()[0].startswith('{"_file":"contacts_2026-11-25.csv","mobile":"tok:')
+    assert '"name":"say \\"hi\\""' in landed.table.column("_raw").to_pylist()[0]
+    [dead] = landed.dead
+    assert (dead.record_ref, dead.field, dead.error_type) == ("contacts_2026-11-25.csv:3", "record_id", "missing_field")
