@@ -45,7 +45,7 @@ FILE_PART = 10_000
 # 2.06 s against 2.17). A large file's parts stay whole: more of them cost more than the end saves
 # (1,005,000 events: 18.6-19.3 s against 17.8-18.9).
 SMALL_FILE_BYTES, SMALL_FILE_PART = 64 << 20, 5_000
-FILE_PARTS_HERE = 2  # parts a load lands in its own process while the worker processes start
+FILE_PARTS_HERE = 2  # parts a small file's load lands in its own process before it starts workers
 SPOOL_ROOT = "/dev/shm"  # where workers hand landed parts over: shared memory, if the system has it
 PULL_PARALLEL_AFTER = 10_000  # records a pull lands in this process before it uses worker processes
 PULL_WORKERS = 2
@@ -243,15 +243,15 @@ def _submit(workers: int, fn: Callable, *args: Any) -> Future:
 
 
 def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, workers: int, *,
-                     size: Callable[[Any], int], parallel_after: int, remote: Callable | None = None,
+                     size: Callable[[Any], int], parallel_after: int | None, remote: Callable | None = None,
                      depth: int | None = None) -> Iterator:
     """land(spec, item, ctx) for each item, in order. Items are landed in this process until those seen
-    hold parallel_after records and another follows, or the worker processes are up; then in them (by
-    `remote`, if given, else `land`), at most `depth` (2 x workers) at a time, so that they keep busy
-    while this process commits, as this process writes the results. If reading the items fails, the
-    items already read are landed first, so that they can be committed before the failure is recorded.
-    On leaving early, items not started are cancelled and those running are waited for, so nothing
-    lands after this returns."""
+    hold parallel_after records and another follows (None: however many, the pool being started), or
+    the worker processes are up; then in them (by `remote`, if given, else `land`), at most `depth`
+    (2 x workers) at a time, so that they keep busy while this process commits, as this process writes
+    the results. If reading the items fails, the items already read are landed first, so that they can
+    be committed before the failure is recorded. On leaving early, items not started are cancelled and
+    those running are waited for, so nothing lands after this returns."""
     remote = remote or land
     depth = depth or 2 * workers
     source = iter(items)
@@ -270,7 +270,8 @@ def _landed_in_order(land: Callable, spec: EntitySpec, ctx, items: Iterator, wor
         if workers > 1 and parallel_after and seen >= parallel_after // 2:
             _start_workers(workers)  # warm up while the next items are read
         if held is not None:
-            if workers > 1 and (seen >= parallel_after or _pool_size == workers and _ready.is_set()):
+            if workers > 1 and (parallel_after is not None and seen >= parallel_after
+                                or _pool_size == workers and _ready.is_set()):
                 break
             yield land(spec, held, ctx)
         held = item
@@ -337,7 +338,8 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
               *, reload: bool = False, workers: int = 1) -> dict:
     """Load one dropped file once; returns what happened to it."""
     spec = dropped.spec
-    if workers > 1 and dropped.path.stat().st_size > LARGE_FILE_BYTES:
+    large = workers > 1 and dropped.path.stat().st_size > LARGE_FILE_BYTES
+    if large:
         _start_workers(workers)  # starts in the background while the file is hashed and read
     store.ensure_meta(session)
     digest = sha256_of(dropped.path)
@@ -365,14 +367,15 @@ def load_file(session: WarehouseSession, cipher: TenantCipher, dropped: DroppedF
                 # workers finish, and the last commit has the cores to itself.
                 session.threads(1)
                 parts = _then(parts, lambda: session.threads(None))
-            # The first parts land here while the worker processes start (0.5-2 s, by machine load,
-            # which a load would otherwise wait out).
+            # Parts land here while the worker processes start (0.5-2 s, by machine load, which a load
+            # would otherwise wait out): a large file's until they are up, a small file's first ones.
             landed: list = []  # the parts of the chunk being received
             # closing: on a failure the workers' parts in flight are cancelled or waited for here,
             # before the spool goes
             results = contextlib.closing(_landed_in_order(
                 land_part, spec, ctx, parts, workers, size=lambda chunk: chunk.size,
-                parallel_after=FILE_PARTS_HERE * part_size + 1, remote=functools.partial(land_part, spool=spool),
+                parallel_after=None if large else FILE_PARTS_HERE * part_size + 1,
+                remote=functools.partial(land_part, spool=spool),
                 # as many records in flight as 2 chunks a worker, so that a commit (seconds) stalls none
                 depth=2 * workers * -(-FILE_CHUNK // part_size)))
             try:
