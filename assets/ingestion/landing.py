@@ -833,9 +833,3 @@ def _comparable_values(column: pa.ChunkedArray) -> list:
 def with_rejections(processed: Processed, rejected: list[DeadLetter]) -> Processed:
     """Add records rejected before landing (lines that are not JSON, unreadable files)."""
     return replace(processed, dead=processed.dead + rejected, received=processed.received + len(rejected))
-
-
-def land_page(spec: EntitySpec, page: tuple[list, list[str], Any], ctx: LandingContext) -> tuple[Processed, Any]:
-    """Land one page of an API pull (records, refs, next cursor); runs in worker processes for large pulls."""
-    records, refs, next_cursor = page
-    return process(spec, records, refs, ctx), next_cursor

@@ -24,8 +24,8 @@ import dagster as dg
 
 from assets.ingestion import store
 from assets.ingestion.files import DroppedFile, UnreadableFile, parse_file_name, read_chunks, sha256_of
-from assets.ingestion.landing import DeadLetter, land_page, merge, process, with_rejections
-from assets.ingestion.parts import land_part
+from assets.ingestion.landing import DeadLetter, merge, process, with_rejections
+from assets.ingestion.parts import land_page, land_part
 from assets.ingestion.specs import (CRM_SPECS, EVENTS, FILE_CONTACTS, WECOM_CORP_TAGS, WECOM_DEPARTMENTS,
                                     WECOM_EXTERNAL_CONTACTS, WECOM_USERS, EntitySpec, flatten_corp_tags)
 from assets.partitions import TenantDay, tenant_day, tenant_day_of

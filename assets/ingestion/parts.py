@@ -1,17 +1,20 @@
-"""Landing a dropped file's parts, in worker processes for large files.
+"""Landing a dropped file's parts and an API pull's pages, in worker processes for large loads.
 
-A CSV part lands column by column: its cells become Arrow columns; the common shapes of values (a bare
-mainland mobile, an e-mail that only needs lower-casing, an ISO timestamp with its offset) are checked,
-typed and normalised as whole columns, and `_raw` is joined from the columns. Every other value goes
-through the per-value functions of record landing (landing.py), and every row that would be a dead
-letter, or whose `_raw` needs JSON escapes, lands by the record path. What comes out is what landing
-the part's records gives, row for row (tests/unit/test_landing_columnar.py), for about half the CPU a
-contact: the Python per row goes, the C calls per value stay (HMAC tokens, AES-GCM ciphertexts, the
-record hash). Other formats, and specs with record-level steps, land record by record.
+CSV parts and API pages of flat records land column by column where they can: the values become Arrow
+columns; the common shapes (a bare mainland mobile, an e-mail that only needs lower-casing, an ISO
+timestamp with its offset) are checked, typed and normalised as whole columns, and `_raw` is joined from
+the columns. Every other value goes through the per-value functions of record landing (landing.py), and
+every row that would be a dead letter, or whose `_raw` needs JSON escapes, lands by the record path. What
+comes out is what landing the records one by one gives, row for row (tests/unit/test_landing_columnar.py),
+for about half the CPU a contact: the Python per row goes, the C calls per value stay (HMAC tokens, AES-GCM
+ciphertexts, the record hash). Other formats and records, and specs with record-level steps, land record
+by record.
 """
 from __future__ import annotations
 
 import functools
+import operator
+from typing import Any, Callable
 
 import orjson
 import pyarrow as pa
@@ -19,7 +22,7 @@ import pyarrow.compute as pc
 
 from assets.ingestion.files import Chunk, chunk_parts, csv_cells, csv_record
 from assets.ingestion.landing import (_ARROW_TYPES, _CONVERTERS, _MISSING, DeadLetter, Landed, LandingContext,
-                                      _block_schema, _gc_paused, _land, _Memo)
+                                      Processed, _block_schema, _gc_paused, _land, _Memo, merge)
 from assets.ingestion.specs import EntitySpec
 from fincdp.pii import InvalidValue, is_c3_name, is_mobile_number
 
@@ -40,8 +43,19 @@ def land_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext, spool: str | 
     return landed, chunk.size, chunk.ends_chunk
 
 
+def land_page(spec: EntitySpec, page: tuple[list, list[str], Any], ctx: LandingContext) -> tuple[Processed, Any]:
+    """Land one page of an API pull (records, refs, next cursor)."""
+    records, refs, next_cursor = page
+    with _gc_paused():
+        landed = land_records(spec, records, refs, ctx)
+        if landed is None:
+            landed = _land(spec, records, refs, ctx)
+        return merge(spec, [landed], ctx), next_cursor
+
+
 _TEXT_KINDS = ("phone", "email", "id_number", "ip")  # personal data held in one text value
 _SCALAR_TYPES = ("string", "int", "float", "decimal", "bool", "timestamp", "epoch", "date")
+_NULL = type(None)
 
 # JSON writes these escaped; a row holding one lands by the record path, which writes `_raw` by orjson.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
@@ -57,21 +71,21 @@ _ISO_TIMESTAMP = (r"^[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01]
 
 
 @functools.lru_cache(maxsize=256)
-def _columnar(spec: EntitySpec, header: tuple[str, ...]) -> bool:
-    """Whether rows of this header land column by column: the spec has no record-level steps (flatten,
-    checks, payload scans) and only fields this module types; the header has distinct names, none of
-    them C3 (which would make every row a dead letter) or `_file` (which the record sets)."""
+def _columnar(spec: EntitySpec, keys: tuple) -> bool:
+    """Whether records with these keys land column by column: the spec has no record-level steps
+    (flatten, checks, payload scans) and only fields this module types; the keys are text, none of them
+    C3 (which would make every row a dead letter) or `_file` (which a file's record sets)."""
     if spec.flatten is not None or spec.checks or spec.scan_json_pii:
         return False
     for f in spec.fields:
-        if f.enum is not None or f.credit_code:
+        if f.credit_code or f.enum is not None and (f.type != "string" or not all(isinstance(v, str) for v in f.enum)):
             return False
         if f.pii is not None and f.pii not in _TEXT_KINDS:
             return False
         if f.pii is None and f.type not in _SCALAR_TYPES:
             return False
-    return (len(set(header)) == len(header) and "_file" not in header
-            and not any(is_c3_name(name) for name in header))
+    return (all(key.__class__ is str for key in keys) and len(set(keys)) == len(keys) and "_file" not in keys
+            and not any(is_c3_name(key) for key in keys))
 
 
 def land_csv_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> Landed | None:
@@ -89,75 +103,150 @@ def land_csv_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> Landed
             cells.append(row)
             index.append(i)
     columns = {name: pa.array(values, pa.string()) for name, values in zip(header, zip(*cells))} if cells else {}
+    return _land_by_columns(spec, ctx, len(rows), index, columns, {"_file": chunk.name},
+                            record=lambda i: csv_record(header, csv_cells(rows[i]), chunk.name),
+                            ref=lambda i: f"{chunk.name}:{line_numbers[i]}", strict=True)
 
+
+def land_records(spec: EntitySpec, records: list, refs: list[str], ctx: LandingContext) -> Landed | None:
+    """An API page landed column by column, or None when its records need the record path: they must
+    all have the same keys, with text or null values (true/false/null for fields that are not text
+    or personal data)."""
+    if not records or records[0].__class__ is not dict:
+        return None
+    keys = tuple(records[0])
+    if not keys or not _columnar(spec, keys):
+        return None
+    try:
+        values = list(zip(*map(operator.itemgetter(*keys), records))) if len(keys) > 1 else \
+            [tuple(record[keys[0]] for record in records)]
+        if len(set(map(len, records))) != 1:  # every record has these keys and no other
+            return None
+    except (KeyError, TypeError):  # a record without one of them, or not an object
+        return None
+    fields = {f.name: f for f in spec.fields}
+    columns: dict[str, pa.Array] = {}
+    for key, column in zip(keys, values):
+        kinds = set(map(type, column))
+        if kinds <= {str, _NULL}:
+            try:
+                columns[key] = pa.array(column, pa.string())
+            except (pa.ArrowException, UnicodeError):  # text with a lone surrogate: the record path says which
+                return None
+        elif kinds <= {bool, _NULL} and (key not in fields or fields[key].pii is None and fields[key].type != "string"):
+            columns[key] = pa.array(column, pa.bool_())
+        else:
+            return None
+    if any(not pa.types.is_string(columns[key].type) for key in spec.id_fields if key in columns):
+        return None
+    return _land_by_columns(spec, ctx, len(records), range(len(records)), columns, {},
+                            record=records.__getitem__, ref=refs.__getitem__, strict=False)
+
+
+def _land_by_columns(spec: EntitySpec, ctx: LandingContext, n: int, index, columns: dict[str, pa.Array],
+                     constants: dict[str, str], *, record: Callable[[int], Any], ref: Callable[[int], str],
+                     strict: bool) -> Landed:
+    """Land n records, of which those at `index` are `columns` (the others and the rows that fail a check
+    land by the record path, from record(i)); constants are keys every record has with one value."""
     memo = _Memo()
-    fails = pa.array([False] * len(cells), pa.bool_())
-    for values in columns.values():
-        fails = pc.or_(fails, pc.match_substring_regex(values, _NEEDS_ESCAPE))
+    rows = len(index)
+    texts = [values for values in columns.values() if pa.types.is_string(values.type)]
+    if texts:  # a row's texts joined, searched once: a search a column costs twice as much
+        fails = pc.match_substring_regex(
+            pc.binary_join_element_wise(*texts, "", null_handling="replace", null_replacement=""), _NEEDS_ESCAPE)
+    else:
+        fails = pa.array([False] * rows, pa.bool_())
     typed: dict[str, pa.Array] = {}
     for f in spec.fields:
         values = columns.get(f.name)
         if values is None:
             continue
+        missing = _missing(values)
         if f.required:
-            fails = pc.or_(fails, pc.equal(values, ""))
+            fails = pc.or_(fails, missing)
         if f.pii is None:
-            typed[f.name], failed = _typed(ctx, f.type, values, memo.typed.setdefault(f.name, {}))
+            typed[f.name], failed = _typed(ctx, f.type, values, missing, memo.typed.setdefault(f.name, {}))
             if failed is not None:
                 fails = pc.or_(fails, failed)
+            if f.enum is not None:  # text fields only (_columnar)
+                outside = pc.invert(pc.is_in(values, pa.array(f.enum, pa.string())))
+                fails = pc.or_(fails, pc.and_(outside, pc.invert(missing)))
 
     ok = pc.invert(fails)
     kept = [i for i, good in zip(index, ok.to_pylist()) if good]
-    if len(kept) < len(index):
+    if len(kept) < rows:
         columns = {name: values.filter(ok) for name, values in columns.items()}
         typed = {name: values.filter(ok) for name, values in typed.items()}
-    fast = _land_columns(spec, chunk.name, header, columns, typed, len(kept), ctx, memo) if kept else None
-    if len(kept) == len(rows):
+    fast = _land_columns(spec, constants, columns, typed, len(kept), ctx, memo) if kept else None
+    if len(kept) == n:
         return fast
 
     taken = set(kept)
-    slow = [i for i in range(len(rows)) if i not in taken]
-    records = [csv_record(header, csv_cells(rows[i]), chunk.name) for i in slow]
-    refs = [f"{chunk.name}:{line_numbers[i]}" for i in slow]  # a file's lines, so distinct
-    rest = _land(spec, records, refs, ctx, strict=True)
-    return _interleave(fast, kept, rest, slow, refs, len(rows))
+    slow = [i for i in range(n) if i not in taken]
+    # Refs the record path cannot confuse (an API page may repeat a ref), put right in its dead letters.
+    rest = _land(spec, [record(i) for i in slow], [str(j) for j in range(len(slow))], ctx, strict=strict)
+    dead_rows = set()
+    for letter in rest.dead:
+        j = int(letter.record_ref)
+        dead_rows.add(j)
+        letter.record_ref = ref(slow[j])
+    if fast is None:
+        rest.received = n
+        return rest
+    landed_rows = kept + [i for j, i in enumerate(slow) if j not in dead_rows]
+    by_input = sorted(range(len(landed_rows)), key=landed_rows.__getitem__)
+    table = pa.concat_tables([fast.table, rest.table]).take(pa.array(by_input, pa.int64()))
+    source_ids = fast.source_ids + rest.source_ids
+    return Landed(table, [source_ids[j] for j in by_input], rest.dead, n)
 
 
-def _typed(ctx: LandingContext, kind: str, values: pa.Array, memo: dict) -> tuple[pa.Array, pa.Array | None]:
+def _missing(values: pa.Array) -> pa.Array:
+    """Null or empty text: what record landing takes for a missing value."""
+    if pa.types.is_string(values.type):
+        return pc.equal(values, "").fill_null(True)
+    return pc.is_null(values)
+
+
+def _typed(ctx: LandingContext, kind: str, values: pa.Array, missing: pa.Array, memo: dict
+           ) -> tuple[pa.Array, pa.Array | None]:
     """(the field's column, which values fail to convert or None): what landing's converters make of
-    each value, an empty one being null."""
-    empty = pc.equal(values, "")
-    if kind == "string":
-        return pc.if_else(empty, pa.scalar(None, pa.string()), values), None
+    each value, a missing one being null."""
+    text = pa.types.is_string(values.type)
+    if kind == "string" and text:
+        return pc.if_else(missing, pa.scalar(None, pa.string()), values), None
     target = _ARROW_TYPES[kind]
     done = None
-    if kind == "timestamp":
-        common = pc.match_substring_regex(values, _ISO_TIMESTAMP)
+    rest = pc.invert(missing)
+    if kind == "timestamp" and text:
+        common = pc.match_substring_regex(values, _ISO_TIMESTAMP).fill_null(False)
         try:
             done = pc.if_else(common, values, pa.scalar(None, pa.string())).cast(target)
+            rest = pc.and_(rest, pc.invert(common))
         except pa.ArrowInvalid:  # e.g. 30 February: those go value by value, as all others do
             done = None
-        rest = pc.invert(pc.or_(common, empty)) if done is not None else pc.invert(empty)
-    else:
-        rest = pc.invert(empty)
     positions = pc.indices_nonzero(rest).to_pylist()
     if not positions and done is not None:
         return done, None
-    texts = _texts(values, positions)
     converted, failed = [], [False] * len(values)
     convert = _CONVERTERS[kind]
-    for position, text in zip(positions, texts):
-        value = memo.get(text, _MISSING)
-        if value is _MISSING:
+    for position, value in zip(positions, _texts(values, positions)):
+        if value.__class__ is str:  # text is converted once per batch; true and 1 are one dict key
+            result = memo.get(value, _MISSING)
+            if result is _MISSING:
+                try:
+                    result = convert(value, ctx)
+                except InvalidValue as exc:
+                    result = exc
+                memo[value] = result
+        else:
             try:
-                value = convert(text, ctx)
+                result = convert(value, ctx)
             except InvalidValue as exc:
-                value = exc
-            memo[text] = value
-        if isinstance(value, InvalidValue):
+                result = exc
+        if isinstance(result, InvalidValue):
             failed[position] = True
-            value = None
-        converted.append(value)
+            result = None
+        converted.append(result)
     if done is None:
         done = pa.nulls(len(values), target)
     if positions:
@@ -177,7 +266,7 @@ def _positions_mask(positions: list[int], n: int) -> list[bool]:
     return mask
 
 
-def _land_columns(spec: EntitySpec, name: str, header: list[str], columns: dict[str, pa.Array],
+def _land_columns(spec: EntitySpec, constants: dict[str, str], columns: dict[str, pa.Array],
                   typed: dict[str, pa.Array], n: int, ctx: LandingContext, memo: _Memo) -> Landed:
     """Rows that need no record path: every value converts, no row is a dead letter."""
     out: dict[str, pa.Array | list] = {}
@@ -198,12 +287,12 @@ def _land_columns(spec: EntitySpec, name: str, header: list[str], columns: dict[
         if f.pii == "phone":
             out[f"{f.name}_is_mobile"] = mobile
 
-    raws = _raw_column(name, header, columns, stand_ins)
+    raws = _raw_column(constants, columns, stand_ins)
     _, offset_buffer, data_buffer = raws.buffers()
     offsets = memoryview(offset_buffer).cast("i")[raws.offset:raws.offset + n + 1].tolist()
     data = memoryview(data_buffer or b"")
     hashes = ctx.cipher.record_hashes(data[a:b] for a, b in zip(offsets, offsets[1:]))
-    source_ids = _source_ids(spec, name, columns, n)
+    source_ids = _source_ids(spec, constants, columns, n)
     out.update({"_source_id": source_ids, "_record_hash": hashes, "_raw": raws,
                 "_dq_flags": [found or [] for found in flags]})
     schema = _block_schema(spec)
@@ -219,17 +308,17 @@ def _protect(ctx: LandingContext, field: str, kind: str, values: pa.Array, memo:
     common shape normalised as a column, the rest value by value (landing's _protect_text)."""
     n = len(values)
     if kind == "phone":
-        common = pc.match_substring_regex(values, _BARE_MOBILE)
+        common = pc.match_substring_regex(values, _BARE_MOBILE).fill_null(False)
         normalized = pc.binary_join_element_wise("+86", values, "")
     elif kind == "email":
         normalized = pc.ascii_lower(values)
         common = pc.and_(pc.and_(pc.string_is_ascii(values), pc.match_substring_regex(normalized, _PLAIN_EMAIL)),
-                         pc.invert(pc.match_substring(values, "..")))
+                         pc.invert(pc.match_substring(values, ".."))).fill_null(False)
     else:
         common = pa.array([False] * n, pa.bool_())
         normalized = values
     common_rows = pc.indices_nonzero(common).to_pylist()
-    rest = pc.indices_nonzero(pc.and_(pc.invert(common), pc.not_equal(values, ""))).to_pylist()
+    rest = pc.indices_nonzero(pc.and_(pc.invert(common), pc.invert(_missing(values)))).to_pylist()
 
     tokens: list = [None] * n
     plaintexts: list = [None] * n
@@ -268,42 +357,36 @@ def _protect(ctx: LandingContext, field: str, kind: str, values: pa.Array, memo:
     return token_array, ciphertexts, mobile if kind == "phone" else None, stand_ins
 
 
-def _raw_column(name: str, header: list[str], columns: dict[str, pa.Array], stand_ins: dict[str, pa.Array]
+def _raw_column(constants: dict[str, str], columns: dict[str, pa.Array], stand_ins: dict[str, pa.Array]
                 ) -> pa.Array:
-    """canonical_json of each row's record (its cells and `_file`, keys sorted), personal data replaced
-    by its stand-in: the rows hold no text JSON escapes, so each value is its text in quotes."""
+    """canonical_json of each row's record (keys sorted), personal data replaced by its stand-in: the rows
+    hold no text that needs JSON escapes, so a text value is its text in quotes."""
     pieces: list = []
     literal = "{"
-    for i, key in enumerate(sorted([*header, "_file"])):
+    for i, key in enumerate(sorted([*columns, *constants])):
         literal += ("," if i else "") + orjson.dumps(key).decode() + ":"
-        if key == "_file":
-            literal += orjson.dumps(name).decode()
+        if key in constants:
+            literal += orjson.dumps(constants[key]).decode()
         else:
-            pieces += [literal + '"', stand_ins.get(key, columns[key])]
-            literal = '"'
+            pieces += [literal, _json_values(stand_ins.get(key, columns[key]))]
+            literal = ""
     pieces.append(literal + "}")
     return pc.binary_join_element_wise(*pieces, "")
 
 
-def _source_ids(spec: EntitySpec, name: str, columns: dict[str, pa.Array], n: int) -> list[str]:
-    """landing's source ids: the id fields joined with ':'."""
-    parts = [name if key == "_file" else columns.get(key, "None") for key in spec.id_fields]
+def _json_values(values: pa.Array) -> pa.Array:
+    """Each value as JSON: text (needing no escapes) in quotes, true or false, null."""
+    if pa.types.is_string(values.type):
+        return pc.binary_join_element_wise('"', values, '"', "").fill_null("null")
+    return pc.if_else(values, "true", "false").fill_null("null")
+
+
+def _source_ids(spec: EntitySpec, constants: dict[str, str], columns: dict[str, pa.Array], n: int) -> list[str]:
+    """landing's source ids: the id fields joined with ':' (a missing one as None)."""
+    parts = [constants[key] if key in constants else columns[key].fill_null("None") if key in columns else "None"
+             for key in spec.id_fields]
     if all(isinstance(part, str) for part in parts):
         return [":".join(parts)] * n
     if len(parts) == 1:
         return parts[0].to_pylist()
     return pc.binary_join_element_wise(*parts, ":").to_pylist()
-
-
-def _interleave(fast: Landed | None, kept: list[int], rest: Landed, slow: list[int],
-                slow_refs: list[str], n: int) -> Landed:
-    """One Landed of rows landed apart, in input order (the rows' order decides ties in dedupe)."""
-    if fast is None:
-        rest.received = n
-        return rest
-    dead = {d.record_ref for d in rest.dead}
-    landed_rows = kept + [i for i, ref in zip(slow, slow_refs) if ref not in dead]
-    by_input = sorted(range(len(landed_rows)), key=landed_rows.__getitem__)
-    table = pa.concat_tables([fast.table, rest.table]).take(pa.array(by_input, pa.int64()))
-    source_ids = fast.source_ids + rest.source_ids
-    return Landed(table, [source_ids[j] for j in by_input], rest.dead, n)

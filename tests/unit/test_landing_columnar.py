@@ -1,9 +1,10 @@
-"""A CSV part landed column by column (parts.land_csv_part) must give exactly what landing its records one
-by one gives: the same rows in the same order, `_raw`, tokens, hashes, flags and typed values, the same
-dead letters and counts. Only ciphertexts differ, by nonce (compared by their plaintexts). Files are
-written by csv.writer from values chosen to reach every branch: quoted cells, escapes, line breaks in
-cells, rows with too few or too many cells, messy and invalid personal data, timestamps that look
-common but are not dates."""
+"""A CSV part or an API page landed column by column (parts.land_csv_part, parts.land_page) must give
+exactly what landing its records one by one gives: the same rows in the same order, `_raw`, tokens,
+hashes, flags and typed values, the same dead letters and counts. Only ciphertexts differ, by nonce
+(compared by their plaintexts). Files are written by csv.writer and pages made from values chosen to
+reach every branch: quoted cells, escapes, line breaks in cells, rows with too few or too many cells,
+messy and invalid personal data, timestamps that look common but are not dates, values of other JSON
+types, records with other keys, repeated ids and refs."""
 import csv
 import io
 import random
@@ -11,8 +12,8 @@ import random
 import pytest
 
 from assets.ingestion import files, landing, parts
-from assets.ingestion.landing import merge
-from assets.ingestion.specs import FILE_CONTACTS
+from assets.ingestion.landing import merge, process
+from assets.ingestion.specs import CRM_CALLS, CRM_CONTACTS, CRM_LEADS, FILE_CONTACTS
 
 from tests.unit.test_landing_parts import EMAILS, MOBILES, STAMPS, TEXTS, _comparable, ctx  # noqa: F401
 
@@ -116,3 +117,57 @@ def test_a_row_needing_json_escapes_or_missing_its_id_takes_the_record_path(ctx,
     assert '"name":"say \\"hi\\""' in landed.table.column("_raw").to_pylist()[0]
     [dead] = landed.dead
     assert (dead.record_ref, dead.field, dead.error_type) == ("contacts_2026-11-25.csv:3", "record_id", "missing_field")
+
+
+def _api_value(rng: random.Random, field: str, ids: list[str], odd_values: float) -> object:
+    odd = rng.random() < odd_values  # values of another JSON type: their page lands by the record path
+    if field in ("id", "contact_id"):
+        return rng.choice(ids) if not odd else rng.choice([None, "", 7])
+    if field in ("mobile", "phone"):
+        return rng.choice(COMMON_MOBILES * 3 + MOBILES + [None]) if not odd else 13812345678
+    if field == "email":
+        return rng.choice(COMMON_EMAILS * 2 + EMAILS + [None])
+    if field == "id_number":
+        return rng.choice([None, "11010519491231002X", "110105194912310021", "123"])
+    if field.endswith("_at"):
+        return rng.choice(COMMON_STAMPS * 2 + STAMPS + [None]) if not odd else 1764000000
+    if field == "deleted":
+        return rng.choice([True, False, None]) if not odd else rng.choice(["true", "no", 1])
+    if field == "status":
+        return rng.choice(["new", "contacted", "qualified", "bogus", "", None])
+    if field == "direction":
+        return rng.choice(["inbound", "outbound", "sideways"])
+    if field == "duration_s":
+        return rng.choice(["12", "x", None]) if not odd else 12
+    if odd:
+        return rng.choice([{"a": 1}, ["x"], 1.5, "\ud800"])
+    return rng.choice(TEXTS + [None, "王柳", "Acme", "C:\\dir"])
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("spec", [CRM_CONTACTS, CRM_LEADS, CRM_CALLS], ids=["contacts", "leads", "calls"])
+def test_an_api_page_landed_by_columns_equals_its_records_landed_one_by_one(ctx, spec, seed):
+    rng = random.Random(seed)
+    n = rng.choice([1, 7, 60, 700, 2 * landing.BLOCK_ROWS + 5])
+    ids = [f"r{i}" for i in range(max(1, n // rng.choice([1, 2, 4])))]
+    keys = [f.name for f in spec.fields]
+    rng.shuffle(keys)
+    odd_values = 0.02 if seed % 3 == 0 else 0.0
+    records = [{key: _api_value(rng, key, ids, odd_values) for key in keys} for _ in range(n)]
+    if seed % 5 == 1 and n > 1:
+        records[rng.randrange(n)].pop(keys[0])            # a record without a key the others have
+    elif seed % 5 == 2 and n > 1:
+        records[rng.randrange(n)]["extra"] = "x"          # or with one more
+    refs = [str(r.get("id")) for r in records]            # as the pulls make them: repeated with the id
+    columns, _ = parts.land_page(spec, ([dict(r) for r in records], refs, None), ctx)
+    one_by_one = process(spec, [dict(r) for r in records], refs, ctx)
+    assert _comparable(columns, ctx, spec) == _comparable(one_by_one, ctx, spec)
+    assert columns.table.schema == one_by_one.table.schema
+
+
+def test_a_page_of_text_and_flags_lands_by_columns(ctx):
+    records = [{"id": "r1", "mobile": "13812345678", "updated_at": "2026-11-25T10:00:00+08:00", "deleted": False},
+               {"id": "r2", "mobile": None, "updated_at": "2026-11-25T10:00:00Z", "deleted": None}]
+    assert parts.land_records(CRM_CONTACTS, records, ["r1", "r2"], ctx) is not None
+    assert parts.land_records(CRM_CONTACTS, [{**records[0], "deleted": 0}], ["r1"], ctx) is None  # a number
+    assert parts.land_records(CRM_CONTACTS, [records[0], {"id": "r3"}], ["r1", "r3"], ctx) is None  # other keys
