@@ -185,6 +185,14 @@ def _to_int_list(v: Any, ctx: LandingContext) -> list[int]:
     return [_to_int(x, ctx) for x in v]
 
 
+def converted_or_error(convert: Callable[[Any, LandingContext], Any], value: Any, ctx: LandingContext) -> Any:
+    """convert(value, ctx), or the InvalidValue it raised (a batch keeps either per distinct text)."""
+    try:
+        return convert(value, ctx)
+    except InvalidValue as exc:
+        return exc
+
+
 _CONVERTERS: dict[str, Callable[[Any, LandingContext], Any]] = {
     "string": _to_string, "int": _to_int, "float": _to_float, "decimal": _to_decimal,
     "bool": _to_bool, "timestamp": _to_timestamp, "epoch": _to_epoch, "date": _to_date,
@@ -540,21 +548,16 @@ def _typed_column(ctx: LandingContext, f: Field, values: list, block: _Block, *,
             else:
                 converted = memo.get(value, _MISSING)
                 if converted is _MISSING:
-                    try:
-                        converted = convert(value, ctx)
-                    except InvalidValue as exc:
-                        converted = exc
-                    memo[value] = converted
+                    converted = memo[value] = converted_or_error(convert, value, ctx)
                 if isinstance(converted, InvalidValue):
                     block.reject(i, f.name, "invalid_type", f"field {f.name!r}: {converted}")
                     continue
         elif keep_objects and cls is dict:
             converted = value
         else:
-            try:
-                converted = convert(value, ctx)
-            except InvalidValue as exc:
-                block.reject(i, f.name, "invalid_type", f"field {f.name!r}: {exc}")
+            converted = converted_or_error(convert, value, ctx)
+            if isinstance(converted, InvalidValue):
+                block.reject(i, f.name, "invalid_type", f"field {f.name!r}: {converted}")
                 continue
         if f.enum is not None and converted not in f.enum:
             block.reject(i, f.name, "invalid_enum",

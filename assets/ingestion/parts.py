@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from assets.ingestion.files import Chunk, chunk_parts, csv_cells, csv_record
 from assets.ingestion.landing import (_ARROW_TYPES, _CONVERTERS, _MISSING, DeadLetter, Landed, LandingContext,
-                                      Processed, _block_schema, _gc_paused, _land, _Memo, merge)
+                                      Processed, _block_schema, _gc_paused, _land, _Memo, converted_or_error, merge)
 from assets.ingestion.specs import EntitySpec
 from fincdp.pii import InvalidValue, is_c3_name, is_mobile_number
 
@@ -233,16 +233,9 @@ def _typed(ctx: LandingContext, kind: str, values: pa.Array, missing: pa.Array, 
         if value.__class__ is str:  # text is converted once per batch; true and 1 are one dict key
             result = memo.get(value, _MISSING)
             if result is _MISSING:
-                try:
-                    result = convert(value, ctx)
-                except InvalidValue as exc:
-                    result = exc
-                memo[value] = result
+                result = memo[value] = converted_or_error(convert, value, ctx)
         else:
-            try:
-                result = convert(value, ctx)
-            except InvalidValue as exc:
-                result = exc
+            result = converted_or_error(convert, value, ctx)
         if isinstance(result, InvalidValue):
             failed[position] = True
             result = None
