@@ -1,14 +1,14 @@
 """Landing a dropped file's parts and an API pull's pages, in worker processes for large loads.
 
-CSV parts and API pages of flat records land column by column where they can: the values become Arrow
-columns; the common shapes (a bare mainland mobile, an e-mail that only needs lower-casing, an ISO
-timestamp with its offset) are checked, typed and normalised as whole columns, and `_raw` is joined from
-the columns. Every other value goes through the per-value functions of record landing (landing.py), and
-every row that would be a dead letter, or whose `_raw` needs JSON escapes, lands by the record path. What
-comes out is what landing the records one by one gives, row for row (tests/unit/test_landing_columnar.py),
-for about half the CPU a contact: the Python per row goes, the C calls per value stay (HMAC tokens, AES-GCM
-ciphertexts, the record hash). Other formats and records, and specs with record-level steps, land record
-by record.
+CSV and Parquet parts and API pages of flat records land column by column where they can: the values
+become Arrow columns; the common shapes (a bare mainland mobile, an e-mail that only needs
+lower-casing, an ISO timestamp with its offset) are checked, typed and normalised as whole columns,
+and `_raw` is joined from the columns. Every other value goes through the per-value functions of
+record landing (landing.py), and every row that would be a dead letter, or whose `_raw` needs JSON
+escapes, lands by the record path. What comes out is what landing the records one by one gives, row
+for row (tests/unit/test_landing_columnar.py), for about half the CPU a contact: the Python per row
+goes, the C calls per value stay (HMAC tokens, AES-GCM ciphertexts, the record hash). JSONL files,
+records of other shapes and specs with record-level steps land record by record.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def land_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext, spool: str | 
     landing.merge then makes of its parts). Worker processes hand the rows over in a file in the
     `spool` directory."""
     with _gc_paused():
-        landed = land_csv_part(spec, chunk, ctx) if chunk.fmt == "csv" else None
+        landed = land_csv_part(spec, chunk, ctx) if chunk.fmt == "csv" else \
+            land_parquet_part(spec, chunk, ctx) if chunk.fmt == "parquet" else None
         if landed is None:
             records, refs, failed, strict = chunk_parts(chunk)
             landed = _land(spec, records, refs, ctx, strict=strict)
@@ -106,6 +107,27 @@ def land_csv_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> Landed
     return _land_by_columns(spec, ctx, len(rows), index, columns, {"_file": chunk.name},
                             record=lambda i: csv_record(header, csv_cells(rows[i]), chunk.name),
                             ref=lambda i: f"{chunk.name}:{line_numbers[i]}", strict=True)
+
+
+def land_parquet_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> Landed | None:
+    """The Parquet part landed column by column, or None when a column is neither text nor true/false
+    (its values' text in `_raw` is the record path's to write) or the spec needs the record path."""
+    table: pa.Table = chunk.data
+    if not _columnar(spec, tuple(table.column_names)):
+        return None
+    columns: dict[str, pa.Array] = {}
+    for name, column in zip(table.column_names, table.columns):
+        if pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        if not (pa.types.is_string(column.type) or pa.types.is_boolean(column.type)):
+            return None
+        columns[name] = column.combine_chunks()
+
+    def record(i: int) -> dict:
+        return {**table.slice(i, 1).to_pylist()[0], "_file": chunk.name}
+
+    return _land_by_columns(spec, ctx, table.num_rows, range(table.num_rows), columns, {"_file": chunk.name},
+                            record=record, ref=lambda i: f"{chunk.name}:row {chunk.first + 1 + i}", strict=False)
 
 
 def land_records(spec: EntitySpec, records: list, refs: list[str], ctx: LandingContext) -> Landed | None:

@@ -1,4 +1,4 @@
-"""A CSV part or an API page landed column by column (parts.land_csv_part, parts.land_page) must give
+"""A CSV or Parquet part or an API page landed column by column (parts.land_part, parts.land_page) must give
 exactly what landing its records one by one gives: the same rows in the same order, `_raw`, tokens,
 hashes, flags and typed values, the same dead letters and counts. Only ciphertexts differ, by nonce
 (compared by their plaintexts). Files are written by csv.writer and pages made from values chosen to
@@ -9,6 +9,8 @@ import csv
 import io
 import random
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from assets.ingestion import files, landing, parts
@@ -71,20 +73,28 @@ def test_a_csv_part_landed_by_columns_equals_its_records_landed_one_by_one(ctx, 
     header = HEADERS[seed % len(HEADERS)]
     path = tmp_path / "contacts_2026-11-25.csv"
     path.write_bytes(_csv_file(rng, header, rng.choice([1, 7, 60, 700, 2 * landing.BLOCK_ROWS + 5])))
-    dropped = files.parse_file_name(path)
-    chunks = list(files.read_chunks(dropped, 500, part=rng.choice([50, 170, 500])))
-    by_columns, by_records = [], []
+    chunks = files.read_chunks(files.parse_file_name(path), 500, part=rng.choice([50, 170, 500]))
+    # the C3 and repeated-name headers land record by record throughout
+    _compare_both_ways(chunks, parts.land_csv_part, ctx, by_columns=seed % len(HEADERS) < 2)
+
+
+def _compare_both_ways(chunks, land_by_columns, ctx, *, by_columns: bool) -> None:
+    """Each chunk landed by columns (where that gives None: record by record) and record by record must be
+    alike, part by part and merged."""
+    columns, records = [], []
     for chunk in chunks:
-        landed = parts.land_csv_part(FILE_CONTACTS, chunk, ctx)
-        assert (landed is None) == (seed % len(HEADERS) >= 2)  # the C3 and repeated-name headers
-        by_columns.append(landed or _record_path(chunk, ctx))
-        by_records.append(_record_path(chunk, ctx))
-        one_columns = merge(FILE_CONTACTS, by_columns[-1:], ctx)
-        one_records = merge(FILE_CONTACTS, by_records[-1:], ctx)
-        assert _comparable(one_columns, ctx, FILE_CONTACTS) == _comparable(one_records, ctx, FILE_CONTACTS)
-        assert one_columns.table.schema == one_records.table.schema
-    whole_columns, whole_records = merge(FILE_CONTACTS, by_columns, ctx), merge(FILE_CONTACTS, by_records, ctx)
-    assert _comparable(whole_columns, ctx, FILE_CONTACTS) == _comparable(whole_records, ctx, FILE_CONTACTS)
+        landed = land_by_columns(FILE_CONTACTS, chunk, ctx)
+        assert (landed is not None) == by_columns
+        columns.append(landed or _record_path(chunk, ctx))
+        records.append(_record_path(chunk, ctx))
+        _assert_alike(columns[-1:], records[-1:], ctx)
+    _assert_alike(columns, records, ctx)
+
+
+def _assert_alike(one: list, other: list, ctx) -> None:
+    one, other = merge(FILE_CONTACTS, one, ctx), merge(FILE_CONTACTS, other, ctx)
+    assert _comparable(one, ctx, FILE_CONTACTS) == _comparable(other, ctx, FILE_CONTACTS)
+    assert one.table.schema == other.table.schema
 
 
 def test_common_values_are_normalised_as_columns_and_the_rest_value_by_value(ctx, tmp_path):
@@ -171,3 +181,28 @@ def test_a_page_of_text_and_flags_lands_by_columns(ctx):
     assert parts.land_records(CRM_CONTACTS, records, ["r1", "r2"], ctx) is not None
     assert parts.land_records(CRM_CONTACTS, [{**records[0], "deleted": 0}], ["r1"], ctx) is None  # a number
     assert parts.land_records(CRM_CONTACTS, [records[0], {"id": "r3"}], ["r1", "r3"], ctx) is None  # other keys
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_a_parquet_part_landed_by_columns_equals_its_records_landed_one_by_one(ctx, tmp_path, seed):
+    rng = random.Random(seed)
+    header = HEADERS[seed % 2]  # both land by columns
+    n = rng.choice([1, 7, 60, 700])
+    ids = [f"c{i}" for i in range(max(1, n // rng.choice([1, 2, 4])))]
+    rows = [[None if rng.random() < 0.05 else _value(rng, column, ids) for column in header] for _ in range(n)]
+    columns = {name: pa.array([row[j] for row in rows], pa.string()) for j, name in enumerate(header)}
+    if seed % 4 == 3:
+        columns["flag"] = pa.array([rng.choice([True, False, None]) for _ in range(n)], pa.bool_())
+    path = tmp_path / "contacts_2026-11-25.parquet"
+    pq.write_table(pa.table(columns), path)
+    chunks = files.read_chunks(files.parse_file_name(path), 500, part=rng.choice([50, 170, 500]))
+    _compare_both_ways(chunks, parts.land_parquet_part, ctx, by_columns=True)
+
+
+def test_a_parquet_part_with_columns_of_other_types_lands_record_by_record(ctx, tmp_path):
+    path = tmp_path / "contacts_2026-11-25.parquet"
+    pq.write_table(pa.table({"record_id": ["c1"], "mobile": ["13812345678"], "age": pa.array([30], pa.int64())}), path)
+    [chunk] = files.read_chunks(files.parse_file_name(path), 10)
+    assert parts.land_parquet_part(FILE_CONTACTS, chunk, ctx) is None
+    landed, _, _ = parts.land_part(FILE_CONTACTS, chunk, ctx)
+    assert landed.table.column("_raw").to_pylist()[0].startswith('{"_file":"contacts_2026-11-25.parquet","age":30,')
