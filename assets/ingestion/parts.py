@@ -122,6 +122,8 @@ def land_parquet_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> La
         if not (pa.types.is_string(column.type) or pa.types.is_boolean(column.type)):
             return None
         columns[name] = column.combine_chunks()
+    if not _text_where_needed(spec, columns):
+        return None
 
     def record(i: int) -> dict:
         return {**table.slice(i, 1).to_pylist()[0], "_file": chunk.name}
@@ -132,8 +134,7 @@ def land_parquet_part(spec: EntitySpec, chunk: Chunk, ctx: LandingContext) -> La
 
 def land_records(spec: EntitySpec, records: list, refs: list[str], ctx: LandingContext) -> Landed | None:
     """An API page landed column by column, or None when its records need the record path: they must
-    all have the same keys, with text or null values (true/false/null for fields that are not text
-    or personal data)."""
+    all have the same keys, with text, true/false or null values (text in personal data, enums and ids)."""
     if not records or records[0].__class__ is not dict:
         return None
     keys = tuple(records[0])
@@ -146,7 +147,6 @@ def land_records(spec: EntitySpec, records: list, refs: list[str], ctx: LandingC
             return None
     except (KeyError, TypeError):  # a record without one of them, or not an object
         return None
-    fields = {f.name: f for f in spec.fields}
     columns: dict[str, pa.Array] = {}
     for key, column in zip(keys, values):
         kinds = set(map(type, column))
@@ -155,14 +155,23 @@ def land_records(spec: EntitySpec, records: list, refs: list[str], ctx: LandingC
                 columns[key] = pa.array(column, pa.string())
             except (pa.ArrowException, UnicodeError):  # text with a lone surrogate: the record path says which
                 return None
-        elif kinds <= {bool, _NULL} and (key not in fields or fields[key].pii is None and fields[key].type != "string"):
+        elif kinds <= {bool, _NULL}:
             columns[key] = pa.array(column, pa.bool_())
         else:
             return None
-    if any(not pa.types.is_string(columns[key].type) for key in spec.id_fields if key in columns):
+    if not _text_where_needed(spec, columns):
         return None
     return _land_by_columns(spec, ctx, len(records), range(len(records)), columns, {},
                             record=records.__getitem__, ref=refs.__getitem__, strict=False)
+
+
+def _text_where_needed(spec: EntitySpec, columns: dict[str, pa.Array]) -> bool:
+    """Whether the columns read as text (personal data, enums, ids) are text, not true/false."""
+    for f in spec.fields:
+        column = columns.get(f.name)
+        if column is not None and (f.pii is not None or f.enum is not None) and not pa.types.is_string(column.type):
+            return False
+    return all(pa.types.is_string(columns[key].type) for key in spec.id_fields if key in columns)
 
 
 def _land_by_columns(spec: EntitySpec, ctx: LandingContext, n: int, index, columns: dict[str, pa.Array],

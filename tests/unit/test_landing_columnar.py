@@ -193,6 +193,8 @@ def test_a_parquet_part_landed_by_columns_equals_its_records_landed_one_by_one(c
     columns = {name: pa.array([row[j] for row in rows], pa.string()) for j, name in enumerate(header)}
     if seed % 4 == 3:
         columns["flag"] = pa.array([rng.choice([True, False, None]) for _ in range(n)], pa.bool_())
+    elif seed % 4 == 2 and "name" in columns:  # true/false in a text field: the record path's text for them
+        columns["name"] = pa.array([rng.choice([True, False, None]) for _ in range(n)], pa.bool_())
     path = tmp_path / "contacts_2026-11-25.parquet"
     pq.write_table(pa.table(columns), path)
     chunks = files.read_chunks(files.parse_file_name(path), 500, part=rng.choice([50, 170, 500]))
@@ -206,3 +208,11 @@ def test_a_parquet_part_with_columns_of_other_types_lands_record_by_record(ctx, 
     assert parts.land_parquet_part(FILE_CONTACTS, chunk, ctx) is None
     landed, _, _ = parts.land_part(FILE_CONTACTS, chunk, ctx)
     assert landed.table.column("_raw").to_pylist()[0].startswith('{"_file":"contacts_2026-11-25.parquet","age":30,')
+
+    # true/false where personal data is expected: the record path makes it text ("True"), flagged invalid
+    pq.write_table(pa.table({"record_id": ["c1"], "mobile": [True], "name": [False]}), path)
+    [chunk] = files.read_chunks(files.parse_file_name(path), 10)
+    assert parts.land_parquet_part(FILE_CONTACTS, chunk, ctx) is None
+    landed, _, _ = parts.land_part(FILE_CONTACTS, chunk, ctx)
+    assert landed.table.column("name").to_pylist() == ["False"]
+    assert landed.table.column("_dq_flags").to_pylist() == [["mobile: not a phone number"]]
