@@ -70,11 +70,11 @@ def _measure(kind: str, work: Path, workers: int) -> dict:
             result = load_file(session, PiiVault().cipher(tenant.id), parse_file_name(path),
                                day, workers=workers)
         rows = result["received"]
-    elif kind.removesuffix(LIMITED) in ("crm_client_only", "crm_contacts_pull"):
+    elif kind.removesuffix(LIMITED) in ("crm_client_only", "crm_contacts_pull"):  # the server: FINCDP_CRM_URL
         crm = tenant.sources.crm
         client = CrmApi(page_size=1000).client(crm.base_url, crm.client_id, crm.client_secret(), tenant.id)
         since, before = day.window()
-        if kind.removesuffix(LIMITED) == "crm_client_only":
+        if kind.startswith("crm_client_only"):
             rows = sum(len(page.records) for page in client.iter_pages("contacts", since, before))
         else:
             def pages(cursor):

@@ -649,9 +649,8 @@ def _block_schema(spec: EntitySpec) -> pa.Schema:
 
 def _land_block(spec: EntitySpec, records: list[Any], ctx: LandingContext, memo: _Memo, strict: bool
                 ) -> tuple[list, pa.RecordBatch, list[str]]:
-    """(errors per record, the rows that land, their source ids). strict:
-    the records are known to hold no NaN, Infinity or lone surrogate (as CSV text and JSON that orjson
-    parsed cannot)."""
+    """(errors per record, the rows that land, their source ids). strict: the records are known to hold
+    no NaN, Infinity or lone surrogate (as CSV text and JSON that orjson parsed cannot)."""
     block = _Block(records, memo)
     rows = _shape(spec, records, block, strict)
     errors = block.errors

@@ -175,7 +175,7 @@ def test_an_api_page_landed_by_columns_equals_its_records_landed_one_by_one(ctx,
     assert columns.table.schema == one_by_one.table.schema
 
 
-def test_a_page_of_text_and_flags_lands_by_columns(ctx):
+def test_only_pages_of_records_with_the_same_keys_and_text_or_true_false_values_land_by_columns(ctx):
     records = [{"id": "r1", "mobile": "13812345678", "updated_at": "2026-11-25T10:00:00+08:00", "deleted": False},
                {"id": "r2", "mobile": None, "updated_at": "2026-11-25T10:00:00Z", "deleted": None}]
     assert parts.land_records(CRM_CONTACTS, records, ["r1", "r2"], ctx) is not None
